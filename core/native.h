@@ -1,0 +1,82 @@
+// The ops without autograd: each checks its inputs, allocates its output on the input's device
+// and calls that device's kernel through the dispatch table. autograd/ wraps them.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "tensor.h"
+
+namespace tg::native {
+
+using kernels::ActivationGrad;
+using kernels::BinaryOp;
+using kernels::RandomKind;
+using kernels::ReduceOp;
+using kernels::UnaryOp;
+
+// The dispatch table: the kernels of `device`, or an error naming `op` if none were built.
+const kernels::KernelTable& kernels_for(const char* op, Device device);
+kernels::View kernel_view(const Tensor& t);
+
+Tensor empty(const Shape& shape, DType dtype, Device device);
+// A tensor sharing `base`'s storage (no autograd history).
+Tensor as_strided(const Tensor& base, const Shape& sizes, const Shape& strides, int64_t offset);
+void check_same_device(const char* op, const Tensor& a, const Tensor& b);
+void check_floating(const char* op, const Tensor& t);
+void check_dims(const char* op, const Shape& shape);
+void bump_version(const Tensor& t);
+// A scalar as a 0-dim tensor on x's device, typed so that it does not promote x (PyTorch's
+// "weak" scalars): x's dtype if floating, else int64 or float32 by the value.
+Tensor scalar_like(const Tensor& x, double value);
+
+// ---- copies
+void fill_(const Tensor& t, double value);
+void copy_(const Tensor& dst, const Tensor& src);  // src broadcast to dst, dtype converted
+Tensor contiguous(const Tensor& t);
+Tensor clone(const Tensor& t);                        // contiguous copy
+Tensor to_dtype(const Tensor& t, DType dtype);        // returns t itself when already dtype
+Tensor to_device(const Tensor& t, Device device);     // returns t itself when already there
+
+// ---- views (metadata only)
+Shape infer_shape(const char* op, const Shape& shape, int64_t numel);
+Tensor view(const Tensor& t, const Shape& shape);     // error if strides make it impossible
+std::optional<Tensor> try_view(const Tensor& t, const Shape& shape);
+Tensor reshape(const Tensor& t, const Shape& shape);  // view when possible, else a copy
+Tensor permute(const Tensor& t, const Shape& dims);
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
+Tensor expand(const Tensor& t, const Shape& shape);
+Tensor squeeze(const Tensor& t, std::optional<int64_t> dim);
+Tensor unsqueeze(const Tensor& t, int64_t dim);
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step);
+Tensor select(const Tensor& t, int64_t dim, int64_t index);
+
+// ---- pointwise
+Tensor unary(const char* op_name, UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
+void unary_(const char* op_name, UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
+Tensor binary(const char* op_name, BinaryOp op, const Tensor& a, const Tensor& b);
+void binary_(const char* op_name, BinaryOp op, const Tensor& self, const Tensor& other);
+Tensor activation_grad(ActivationGrad op, const Tensor& grad, const Tensor& x, const Tensor& y,
+                       double p0 = 0, double p1 = 0);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- reductions: dims empty = all dims
+std::vector<int64_t> reduce_dims(const char* op, const Tensor& t, const Shape& dims);
+Tensor reduce(const char* op_name, ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim);
+Tensor sum_to(const Tensor& x, const Shape& shape);  // sums broadcast dims away
+
+// ---- linear algebra and rows
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor softmax(const Tensor& x, int64_t dim, bool log);
+Tensor softmax_backward(const Tensor& grad, const Tensor& out, int64_t dim, bool log);
+
+// ---- indexing
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
+
+// ---- random: advances the global generator
+void random_(const Tensor& t, RandomKind kind, double a, double b);
+
+}  // namespace tg::native

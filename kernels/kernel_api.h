@@ -1,0 +1,147 @@
+// The contract between core/ and the per-device kernels: raw pointers, sizes and strides only.
+// Kernels know nothing of Tensor handles or the tape. Every view's strides are in elements.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace tg {
+
+enum class DType : uint8_t { Float32, Float64, Int64, Bool };
+enum class DeviceType : uint8_t { CPU, CUDA };
+constexpr int kNumDeviceTypes = 2;
+
+namespace kernels {
+
+constexpr int kMaxDims = 16;
+
+// A strided window over memory. Operands of one elementwise call always share `sizes`
+// (broadcast operands carry stride 0 on the broadcast dims).
+struct View {
+  void* data = nullptr;
+  DType dtype = DType::Float32;
+  int ndim = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+};
+
+enum class UnaryOp : uint8_t {
+  // p0/p1 are the op's scalar parameters where it has them.
+  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu,
+  LeakyRelu,   // p0 = negative slope
+  Gelu,        // exact (erf) form
+  GeluTanh,    // tanh approximation
+  Softplus,    // p0 = beta, p1 = threshold
+  Clamp,       // p0 = min, p1 = max (NaN bound = no bound)
+  AddScalar,   // x + p0
+  MulScalar,   // x * p0
+  RSubScalar,  // p0 - x
+  RDivScalar,  // p0 / x
+  PowScalar,   // x ^ p0
+  RPowScalar,  // p0 ^ x
+  Sign, Square, Reciprocal, Sin, Cos, Log1p, Expm1, Rsqrt, Erf,
+  LogicalNot,  // bool -> bool
+};
+
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Eq, Ne, Lt, Le, Gt, Ge,   // output dtype Bool, inputs same dtype
+  LogicalAnd, LogicalOr,    // bool inputs
+};
+
+// Fused gradients of pointwise functions: grad_in = grad_out * f'(x), with f'(x) written from x
+// and/or the saved output y (whichever the op needs; the other view may be empty).
+enum class ActivationGrad : uint8_t {
+  Tanh,       // uses y: 1 - y^2
+  Sigmoid,    // uses y: y (1 - y)
+  Relu,       // uses y: y > 0
+  LeakyRelu,  // uses x, p0 = slope
+  Gelu,       // uses x
+  GeluTanh,   // uses x
+  Softplus,   // uses x, p0 = beta, p1 = threshold
+  Clamp,      // uses x, p0 = min, p1 = max: passes where min <= x <= max
+};
+
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, ArgMax, ArgMin, Any, All };
+
+enum class RandomKind : uint8_t {
+  Uniform,  // [a, b)
+  Normal,   // mean a, std b
+  IntRange, // integers in [a, b)
+  Bernoulli // 1 with probability a
+};
+
+// Row-major batched GEMM: C[i] = alpha * op(A[i]) @ op(B[i]) + beta * C[i], i < batch.
+// op(A) is M x K, op(B) is K x N. trans_a means A is stored K x M (lda >= M).
+struct GemmArgs {
+  DType dtype = DType::Float32;
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  const void* a = nullptr; int64_t lda = 0, stride_a = 0;
+  const void* b = nullptr; int64_t ldb = 0, stride_b = 0;
+  void* c = nullptr; int64_t ldc = 0, stride_c = 0;
+  double alpha = 1.0, beta = 0.0;
+};
+
+// Result of a kernel that reads user-supplied indices: ok, or the first offending value.
+struct IndexCheck {
+  bool ok = true;
+  int64_t bad_index = 0;
+};
+
+struct KernelTable {
+  void* (*allocate)(size_t nbytes) = nullptr;
+  void (*deallocate)(void* ptr) = nullptr;
+  // Copies between this device and host memory (contiguous bytes).
+  void (*copy_to_host)(void* host_dst, const void* src, size_t nbytes) = nullptr;
+  void (*copy_from_host)(void* dst, const void* host_src, size_t nbytes) = nullptr;
+  void (*synchronize)() = nullptr;
+
+  void (*fill)(const View& out, double value) = nullptr;
+  // Elementwise copy with dtype conversion; out and in have the same sizes.
+  void (*copy)(const View& out, const View& in) = nullptr;
+  void (*unary)(UnaryOp op, const View& out, const View& in, double p0, double p1) = nullptr;
+  void (*binary)(BinaryOp op, const View& out, const View& a, const View& b) = nullptr;
+  void (*activation_grad)(ActivationGrad op, const View& grad_in, const View& grad_out,
+                          const View& x, const View& y, double p0, double p1) = nullptr;
+  // out = cond ? a : b; cond is Bool, a/b/out share a dtype.
+  void (*where)(const View& out, const View& cond, const View& a, const View& b) = nullptr;
+  // Reduces the last `reduce_ndim` dims of `in`; `out` has in.ndim - reduce_ndim dims matching
+  // in's leading sizes. Sum/Prod/Max/Min write in's dtype, ArgMax/ArgMin write Int64 (index into
+  // the flattened reduced dims), Any/All write Bool. Max/Min/Arg* propagate NaN.
+  void (*reduce)(ReduceOp op, const View& out, const View& in, int reduce_ndim) = nullptr;
+  void (*gemm)(const GemmArgs& args) = nullptr;
+  // Softmax or log-softmax over the last dim of `in` (any strides), written to `out`.
+  void (*softmax)(bool log, const View& out, const View& in) = nullptr;
+  // grad_in = softmax: y * (g - sum(g * y)); log: g - exp(y) * sum(g). Over the last dim.
+  void (*softmax_backward)(bool log, const View& grad_in, const View& grad_out,
+                           const View& out) = nullptr;
+  // out = in.index_select(dim, index); index is 1-D Int64; out's sizes are in's with dim -> len.
+  IndexCheck (*index_select)(const View& out, const View& in, const View& index, int dim) = nullptr;
+  // out[.., index[i], ..] += src[.., i, ..] along dim (the backward of index_select).
+  IndexCheck (*index_add)(const View& out, const View& index, const View& src, int dim) = nullptr;
+  // out[i][j] = in[i][index[i][j]] (dim 1 shown); index and out share sizes.
+  IndexCheck (*gather)(const View& out, const View& in, const View& index, int dim) = nullptr;
+  // out[i][index[i][j]] += src[i][j] (dim 1 shown); index and src share sizes.
+  IndexCheck (*scatter_add)(const View& out, const View& index, const View& src, int dim) = nullptr;
+  // Counter-based (Philox4x32-10) random numbers: element i of the flattened out depends only
+  // on (seed, offset, i), so every device produces the same stream.
+  void (*random)(RandomKind kind, const View& out, uint64_t seed, uint64_t offset, double a,
+                 double b) = nullptr;
+};
+
+// Defined by each backend that was built; nullptr when absent.
+const KernelTable* cpu_kernels();
+const KernelTable* cuda_kernels();
+
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32: return 4;
+    case DType::Float64: return 8;
+    case DType::Int64: return 8;
+    case DType::Bool: return 1;
+  }
+  return 0;
+}
+
+}  // namespace kernels
+}  // namespace tg

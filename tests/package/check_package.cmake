@@ -1,0 +1,20 @@
+# Installs the build tree into a scratch prefix, then configures, builds and runs a consumer.
+file(REMOVE_RECURSE ${TG_WORK_DIR})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${TG_BUILD_DIR} --prefix ${TG_WORK_DIR}/prefix
+                RESULT_VARIABLE rc OUTPUT_QUIET)
+if(rc)
+  message(FATAL_ERROR "install failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${TG_CONSUMER_SOURCE} -B ${TG_WORK_DIR}/build
+                -DCMAKE_PREFIX_PATH=${TG_WORK_DIR}/prefix RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring the consumer failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${TG_WORK_DIR}/build RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the consumer failed: ${rc}")
+endif()
+execute_process(COMMAND ${TG_WORK_DIR}/build/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(rc OR NOT out MATCHES "ok")
+  message(FATAL_ERROR "the consumer failed: ${rc} ${out}")
+endif()
