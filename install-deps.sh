@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tapegrad's build and tests need (run as root); instant when present.
+# Usage: bash install-deps.sh [extra packages...]
+set -euo pipefail
+packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev "$@")
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
