@@ -36,6 +36,12 @@ Tensor expand_reduced(const Tensor& g, const Shape& in_shape, const std::vector<
   return expand(out, in_shape);
 }
 
+// A matrix (or batch of them) stored column-major: a transpose of a contiguous tensor.
+bool is_transposed_matrix(const Tensor& t) {
+  const int64_t n = t.dim();
+  return n >= 2 && t.strides()[n - 2] == 1 && t.strides()[n - 1] != 1 && t.sizes()[n - 2] > 1;
+}
+
 int64_t reduced_count(const Tensor& x, const std::vector<int64_t>& dims) {
   int64_t n = 1;
   for (int64_t d : dims) n *= x.sizes()[d];
@@ -495,7 +501,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       if (av.dim() == 1) g2 = unsqueeze(g2, -2);
       if (bv.dim() == 1) g2 = unsqueeze(g2, -1);
       if (g.needs(0)) {
-        Tensor ga = matmul(g2, transpose(b2, -1, -2));
+        // A transposed operand (x @ W.t()) gets its gradient computed transposed, so that the
+        // transpose's own backward hands a contiguous gradient to W.
+        Tensor ga = is_transposed_matrix(a2) ? transpose(matmul(b2, transpose(g2, -1, -2)), -1, -2)
+                                             : matmul(g2, transpose(b2, -1, -2));
         g.in[0] = av.dim() == 1 ? reshape(sum_to(ga, {1, av.sizes()[0]}), av.sizes()) : ga;
       }
       if (g.needs(1)) {
@@ -503,9 +512,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (b2.dim() == 2 && a2.dim() > 2) {
           // Batched input times one matrix: fold the batch into one GEMM.
           const int64_t k = a2.sizes().back(), n = g2.sizes().back();
-          gb = matmul(transpose(reshape(a2, {-1, k}), 0, 1), reshape(g2, {-1, n}));
+          Tensor a_rows = reshape(a2, {-1, k}), g_rows = reshape(g2, {-1, n});
+          gb = is_transposed_matrix(b2) ? transpose(matmul(transpose(g_rows, 0, 1), a_rows), 0, 1)
+                                        : matmul(transpose(a_rows, 0, 1), g_rows);
         } else {
-          gb = matmul(transpose(a2, -1, -2), g2);
+          gb = is_transposed_matrix(b2)
+                   ? transpose(matmul(transpose(g2, -1, -2), a2), -1, -2)
+                   : matmul(transpose(a2, -1, -2), g2);
         }
         g.in[1] = bv.dim() == 1 ? reshape(sum_to(gb, {bv.sizes()[0], 1}), bv.sizes()) : gb;
       }

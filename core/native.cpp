@@ -1,5 +1,7 @@
 #include "native.h"
 
+#include "allocator.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -82,14 +84,13 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
              " has too many elements");
     n *= d;
   }
-  const kernels::KernelTable& kt = kernels_for("empty", device);
+  kernels_for("empty", device);
   auto storage = std::make_shared<Storage>();
-  storage->nbytes = static_cast<size_t>(n) * element_size(dtype);
+  const size_t nbytes = static_cast<size_t>(n) * element_size(dtype);
+  storage->nbytes = nbytes;
   storage->device = device;
-  storage->data = kt.allocate(storage->nbytes);
-  TG_CHECK(storage->data != nullptr || storage->nbytes == 0, Runtime, "empty: out of memory allocating ",
-           storage->nbytes, " bytes on ", device);
-  storage->deleter = kt.deallocate;
+  storage->data = allocate_memory(device, nbytes);
+  storage->deleter = [device, nbytes](void* p) { release_memory(device, p, nbytes); };
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->sizes = shape;
