@@ -33,8 +33,8 @@ def time_per_step(step, seconds):
     return statistics.median(runs)
 
 
-def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
+def measure(threads):
+    """Median seconds per call of each case, keyed like the C++ benchmarks."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
 
@@ -63,11 +63,14 @@ def main():
         tiny_opt.step()
         tiny_opt.zero_grad(set_to_none=True)
 
-    print(f"torch {torch.__version__}, {threads} threads")
-    print(f"MlpTrainingStep_ms {time_per_step(train_step, 10.0) * 1e3:.3f}")
-    print(f"MlpForward_ms {time_per_step(forward, 5.0) * 1e3:.3f}")
-    print(f"TinyStepOverhead_us {time_per_step(tiny_step, 5.0) * 1e6:.2f}")
+    return {
+        "MlpTrainingStep": time_per_step(train_step, 10.0),
+        "MlpForward": time_per_step(forward, 5.0),
+        "TinyStepOverhead": time_per_step(tiny_step, 5.0),
+    }
 
 
 if __name__ == "__main__":
-    main()
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
+    for case, seconds in measure(n).items():
+        print(f"{case} {seconds * 1e3:.3f} ms")
