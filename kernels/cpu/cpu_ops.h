@@ -1,0 +1,24 @@
+// Internal declarations of the CPU kernel entry points collected into the KernelTable.
+#pragma once
+#include "kernels/kernel_api.h"
+
+namespace tg::kernels::cpu {
+
+void fill(const View& out, double value);
+void copy(const View& out, const View& in);
+void unary(UnaryOp op, const View& out, const View& in, double p0, double p1);
+void binary(BinaryOp op, const View& out, const View& a, const View& b);
+void activation_grad(ActivationGrad op, const View& grad_in, const View& grad_out, const View& x,
+                     const View& y, double p0, double p1);
+void where(const View& out, const View& cond, const View& a, const View& b);
+void reduce(ReduceOp op, const View& out, const View& in, int reduce_ndim);
+void gemm(const GemmArgs& args);
+void softmax(bool log, const View& out, const View& in);
+void softmax_backward(bool log, const View& grad_in, const View& grad_out, const View& out);
+IndexCheck index_select(const View& out, const View& in, const View& index, int dim);
+IndexCheck index_add(const View& out, const View& index, const View& src, int dim);
+IndexCheck gather(const View& out, const View& in, const View& index, int dim);
+IndexCheck scatter_add(const View& out, const View& index, const View& src, int dim);
+void random(RandomKind kind, const View& out, uint64_t seed, uint64_t offset, double a, double b);
+
+}  // namespace tg::kernels::cpu

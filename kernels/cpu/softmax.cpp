@@ -1,0 +1,198 @@
+// CPU softmax / log-softmax over the last dim and their backward. Rows are independent: the outer
+// dims are coalesced into a plan of rows and split over threads when large; each row is a few
+// tight passes (max, sum of exp, normalize) with unit-stride specializations.
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/elementwise_loops.h"
+
+namespace tg::kernels::cpu {
+namespace {
+
+constexpr int kLanes = 8;
+
+// Row layout: outer dims as a plan of N operands; the last dim is length L with per-operand
+// strides.
+template <int N>
+struct Rows {
+  Plan<N> outer;
+  int64_t len = 0;
+  int64_t stride[N] = {};
+  int64_t elsize[N] = {};
+};
+
+template <int N>
+Rows<N> make_rows(const View* const (&vs)[N]) {
+  Rows<N> r;
+  const View& v0 = *vs[0];
+  void* data[N];
+  DType dt[N];
+  const int64_t* st[N];
+  for (int k = 0; k < N; ++k) {
+    data[k] = vs[k]->data;
+    dt[k] = vs[k]->dtype;
+    st[k] = vs[k]->strides;
+    r.elsize[k] = static_cast<int64_t>(dtype_size(vs[k]->dtype));
+  }
+  if (v0.ndim == 0) {  // a scalar is one row of one element
+    r.outer = make_plan<N>(0, v0.sizes, data, dt, st, false);
+    r.len = 1;
+    return r;
+  }
+  r.outer = make_plan<N>(v0.ndim - 1, v0.sizes, data, dt, st, true);
+  r.len = v0.sizes[v0.ndim - 1];
+  for (int k = 0; k < N; ++k) r.stride[k] = vs[k]->strides[v0.ndim - 1];
+  return r;
+}
+
+// Visits every row: f(ptrs) with one char* per operand at the row start.
+template <int N, typename F>
+void for_each_row(const Rows<N>& r, int64_t grain, F&& f) {
+  if (r.len == 0 || r.outer.numel == 0) return;
+  const int64_t row_grain = std::max<int64_t>(1, grain / r.len);
+  parallel_range(r.outer.numel, row_grain, [&](int64_t b, int64_t e) {
+    run_range(r.outer, b, e, [&](int64_t n, char* const* ptr, const int64_t* s, int64_t) {
+      char* p[N];
+      for (int64_t i = 0; i < n; ++i) {
+        for (int k = 0; k < N; ++k) p[k] = ptr[k] + i * s[k] * r.elsize[k];
+        f(static_cast<char* const*>(p));
+      }
+    });
+  });
+}
+
+// Max of a row; NaN if any element is NaN.
+template <typename T>
+inline T row_max(const T* x, int64_t n, int64_t s) {
+  T m = -std::numeric_limits<T>::infinity();
+  if (s == 1 && n >= 2 * kLanes) {
+    T lane[kLanes];
+    for (int j = 0; j < kLanes; ++j) lane[j] = m;
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        const T v = x[i + j];
+        lane[j] = (v > lane[j] || v != v) ? v : lane[j];
+      }
+    for (int j = 0; j < kLanes; ++j) m = (lane[j] > m || lane[j] != lane[j]) ? lane[j] : m;
+    for (; i < n; ++i) m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
+    return m;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i * s];
+    m = (v > m || v != v) ? v : m;
+  }
+  return m;
+}
+
+template <typename T>
+void softmax_typed(bool log, const View& out, const View& in) {
+  const View* const vs[2] = {&in, &out};
+  const Rows<2> r = make_rows<2>(vs);
+  const int64_t L = r.len, si = r.stride[0], so = r.stride[1];
+  for_each_row(r, kHeavyGrain, [&](char* const* p) {
+    const T* x = reinterpret_cast<const T*>(p[0]);
+    T* y = reinterpret_cast<T*>(p[1]);
+    const T m = row_max(x, L, si);
+    if (log) {
+      double sum = 0.0;
+      if (si == 1) {
+        for (int64_t i = 0; i < L; ++i) sum += double(std::exp(x[i] - m));
+      } else {
+        for (int64_t i = 0; i < L; ++i) sum += double(std::exp(x[i * si] - m));
+      }
+      const T lse = static_cast<T>(std::log(sum));
+      if (si == 1 && so == 1) {
+        for (int64_t i = 0; i < L; ++i) y[i] = (x[i] - m) - lse;
+      } else {
+        for (int64_t i = 0; i < L; ++i) y[i * so] = (x[i * si] - m) - lse;
+      }
+    } else {
+      double sum = 0.0;
+      if (si == 1 && so == 1) {
+        for (int64_t i = 0; i < L; ++i) {
+          const T e = std::exp(x[i] - m);
+          y[i] = e;
+          sum += double(e);
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t i = 0; i < L; ++i) y[i] *= inv;
+      } else {
+        for (int64_t i = 0; i < L; ++i) {
+          const T e = std::exp(x[i * si] - m);
+          y[i * so] = e;
+          sum += double(e);
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t i = 0; i < L; ++i) y[i * so] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_backward_typed(bool log, const View& grad_in, const View& grad_out, const View& out) {
+  const View* const vs[3] = {&grad_in, &grad_out, &out};
+  const Rows<3> r = make_rows<3>(vs);
+  const int64_t L = r.len, sgi = r.stride[0], sg = r.stride[1], sy = r.stride[2];
+  const bool unit = sgi == 1 && sg == 1 && sy == 1;
+  for_each_row(r, log ? kHeavyGrain : kParallelGrain, [&](char* const* p) {
+    T* gi = reinterpret_cast<T*>(p[0]);
+    const T* g = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    if (log) {
+      // grad_in = g - exp(y) * sum(g)
+      double sum = 0.0;
+      for (int64_t i = 0; i < L; ++i) sum += double(g[i * sg]);
+      const T s = static_cast<T>(sum);
+      if (unit) {
+        for (int64_t i = 0; i < L; ++i) gi[i] = g[i] - std::exp(y[i]) * s;
+      } else {
+        for (int64_t i = 0; i < L; ++i) gi[i * sgi] = g[i * sg] - std::exp(y[i * sy]) * s;
+      }
+    } else {
+      // grad_in = y * (g - sum(g * y))
+      double sum = 0.0;
+      if (unit) {
+        double lane[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= L; i += kLanes)
+          for (int j = 0; j < kLanes; ++j) lane[j] += double(g[i + j]) * double(y[i + j]);
+        for (int j = 0; j < kLanes; ++j) sum += lane[j];
+        for (; i < L; ++i) sum += double(g[i]) * double(y[i]);
+      } else {
+        for (int64_t i = 0; i < L; ++i) sum += double(g[i * sg]) * double(y[i * sy]);
+      }
+      const T s = static_cast<T>(sum);
+      if (unit) {
+        for (int64_t i = 0; i < L; ++i) gi[i] = y[i] * (g[i] - s);
+      } else {
+        for (int64_t i = 0; i < L; ++i) gi[i * sgi] = y[i * sy] * (g[i * sg] - s);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void softmax(bool log, const View& out, const View& in) {
+  if (out.dtype != in.dtype) unsupported("softmax with differing dtypes", out.dtype);
+  switch (in.dtype) {
+    case DType::Float32: return softmax_typed<float>(log, out, in);
+    case DType::Float64: return softmax_typed<double>(log, out, in);
+    default: break;
+  }
+  unsupported("softmax", in.dtype);
+}
+
+void softmax_backward(bool log, const View& grad_in, const View& grad_out, const View& out) {
+  switch (grad_in.dtype) {
+    case DType::Float32: return softmax_backward_typed<float>(log, grad_in, grad_out, out);
+    case DType::Float64: return softmax_backward_typed<double>(log, grad_in, grad_out, out);
+    default: break;
+  }
+  unsupported("softmax_backward", grad_in.dtype);
+}
+
+}  // namespace tg::kernels::cpu
