@@ -78,7 +78,17 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   return out;
 }
 
-Tensor sub(const Tensor& a, const Tensor& b, double alpha) { return add(a, b, -alpha); }
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = alpha == 1.0 ? native::binary("sub", BinaryOp::Sub, a, b)
+                            : native::binary("sub", BinaryOp::Sub, a,
+                                             native::unary("sub", UnaryOp::MulScalar, b, alpha));
+  if (needs_grad({&a, &b}))
+    record("sub", {a, b}, {out}, [alpha](Grads& g) {
+      g.in[0] = g.g();
+      if (g.needs(1)) g.in[1] = mul(g.g(), -alpha);
+    });
+  return out;
+}
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = native::binary("mul", BinaryOp::Mul, a, b);
@@ -689,6 +699,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+  TG_CHECK(x.dim() > 0, Value, "split: expects a tensor with at least 1 dim, got a 0-dim tensor");
   TG_CHECK(split_size > 0 || (split_size == 0 && x.dim() > 0 && x.size(dim) == 0), Value,
            "split: split_size must be positive, got ", split_size);
   const int64_t d = wrap_dim("split", dim, x.dim());
@@ -702,6 +713,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  TG_CHECK(x.dim() > 0, Value, "split: expects a tensor with at least 1 dim, got a 0-dim tensor");
   const int64_t d = wrap_dim("split", dim, x.dim());
   int64_t total = 0;
   for (int64_t s : sizes) {
@@ -720,6 +732,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 }
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  TG_CHECK(x.dim() > 0, Value, "chunk: expects a tensor with at least 1 dim, got a 0-dim tensor");
   TG_CHECK(chunks > 0, Value, "chunk: number of chunks must be positive, got ", chunks);
   const int64_t d = wrap_dim("chunk", dim, x.dim());
   const int64_t size = x.sizes()[d];
@@ -804,6 +817,19 @@ const Tensor& add_(const Tensor& self, const Tensor& other, double alpha) {
     record("add_", {self, other}, {self}, [alpha](Grads& g) {
       g.in[0] = g.g();
       if (g.needs(1)) g.in[1] = alpha == 1.0 ? g.g() : mul(g.g(), alpha);
+    });
+  return self;
+}
+
+const Tensor& sub_(const Tensor& self, const Tensor& other, double alpha) {
+  const bool grad = needs_grad({&self, &other});
+  if (grad) autograd::check_inplace("sub_", self);
+  native::binary_("sub_", BinaryOp::Sub, self,
+                  alpha == 1.0 ? other : native::unary("sub_", UnaryOp::MulScalar, other, alpha));
+  if (grad)
+    record("sub_", {self, other}, {self}, [alpha](Grads& g) {
+      g.in[0] = g.g();
+      if (g.needs(1)) g.in[1] = mul(g.g(), -alpha);
     });
   return self;
 }

@@ -109,6 +109,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices);
 
 // ---- in place: these bump the version and, in grad mode, extend self's history
 const Tensor& add_(const Tensor& self, const Tensor& other, double alpha = 1.0);
+const Tensor& sub_(const Tensor& self, const Tensor& other, double alpha = 1.0);
 const Tensor& mul_(const Tensor& self, const Tensor& other);
 const Tensor& div_(const Tensor& self, const Tensor& other);
 const Tensor& add_scalar_(const Tensor& self, double value);

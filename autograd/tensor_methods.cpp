@@ -37,10 +37,10 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   TG_CHECK(dim() > 0, Index, "narrow: cannot narrow a 0-dim tensor");
   const int64_t w = wrap_dim("narrow", d, dim());
   const int64_t size = sizes()[w];
-  if (start < 0) start += size;
-  TG_CHECK(start >= 0 && length >= 0 && start + length <= size, Index, "narrow: start ", start,
+  const int64_t begin = start < 0 ? start + size : start;
+  TG_CHECK(begin >= 0 && length >= 0 && begin + length <= size, Index, "narrow: start ", start,
            " and length ", length, " are out of range for dim ", w, " of size ", size);
-  return tg::slice(*this, w, start, start + length);
+  return tg::slice(*this, w, begin, begin + length);
 }
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> end,
                      int64_t step) const {
@@ -103,7 +103,7 @@ std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t d) const { return tg::
 
 const Tensor& Tensor::add_(const Tensor& o, double alpha) const { return tg::add_(*this, o, alpha); }
 const Tensor& Tensor::add_(double v) const { return tg::add_scalar_(*this, v); }
-const Tensor& Tensor::sub_(const Tensor& o, double alpha) const { return tg::add_(*this, o, -alpha); }
+const Tensor& Tensor::sub_(const Tensor& o, double alpha) const { return tg::sub_(*this, o, alpha); }
 const Tensor& Tensor::mul_(const Tensor& o) const { return tg::mul_(*this, o); }
 const Tensor& Tensor::mul_(double v) const { return tg::mul_scalar_(*this, v); }
 const Tensor& Tensor::div_(const Tensor& o) const { return tg::div_(*this, o); }

@@ -67,10 +67,10 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions o) {
   TG_CHECK(steps >= 0, Value, "linspace: number of steps must be non-negative, got ", steps);
   std::vector<double> values(steps);
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
-  // Fill from both ends so that both endpoints are exact.
+  // Fill from both ends so that both endpoints are exact; one step is just start (as PyTorch).
   for (int64_t i = 0; i < steps; ++i)
-    values[i] = i < steps / 2 ? start + step * static_cast<double>(i)
-                              : end - step * static_cast<double>(steps - 1 - i);
+    values[i] = i < steps / 2 || steps == 1 ? start + step * static_cast<double>(i)
+                                            : end - step * static_cast<double>(steps - 1 - i);
   return from_host_doubles(values, {steps}, o);
 }
 

@@ -248,7 +248,9 @@ Tensor view(const Tensor& t, const Shape& shape) {
   return *v;
 }
 
-Tensor reshape(const Tensor& t, const Shape& shape) {
+Tensor reshape(const Tensor& t, const Shape& shape_in) {
+  const Shape shape = infer_shape("reshape", shape_in, t.numel());
+  check_dims("reshape", shape);
   if (auto v = try_view(t, shape)) return *v;
   return *try_view(clone(t), shape);
 }
@@ -288,12 +290,14 @@ Tensor expand(const Tensor& t, const Shape& shape) {
   const int64_t n = static_cast<int64_t>(shape.size()), old = t.dim();
   TG_CHECK(n >= old, Value, "expand: the target shape ", shape, " has fewer dims than the tensor's ",
            t.sizes());
+  check_dims("expand", shape);
   Shape sizes(n), strides(n);
   for (int64_t i = n - 1; i >= 0; --i) {
     const int64_t j = i - (n - old);
     if (j >= 0) {
       const int64_t size = t.sizes()[j];
       const int64_t target = shape[i] == -1 ? size : shape[i];
+      TG_CHECK(target >= 0, Value, "expand: invalid size ", shape[i], " at dim ", i, " in ", shape);
       TG_CHECK(target == size || size == 1, Value, "expand: the expanded size ", target,
                " must match the existing size ", size, " at non-singleton dim ", i, "; target ",
                shape, ", tensor ", t.sizes());
@@ -326,6 +330,8 @@ Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
 Tensor unsqueeze(const Tensor& t, int64_t dim) {
   const int64_t n = t.dim();
   dim = wrap_dim("unsqueeze", dim, n + 1);
+  TG_CHECK(n < kernels::kMaxDims, Value, "unsqueeze: tensors have at most ", kernels::kMaxDims,
+           " dims, got ", n + 1, " (shape ", t.sizes(), ")");
   Shape sizes = t.sizes(), strides = t.strides();
   const int64_t stride = dim < n ? sizes[dim] * strides[dim] : 1;
   sizes.insert(sizes.begin() + dim, 1);
@@ -653,6 +659,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out = batched_mm(flat, unsqueeze(b2, 0));
     out_shape = batch_a;
   } else {
+    for (size_t i = 1; i <= std::min(batch_a.size(), batch_b.size()); ++i) {
+      const int64_t da = batch_a[batch_a.size() - i], db = batch_b[batch_b.size() - i];
+      TG_CHECK(da == db || da == 1 || db == 1, Value, "matmul: the batch dims of shapes ", a.sizes(),
+               " and ", b.sizes(), " cannot be broadcast (", da, " vs ", db, ")");
+    }
     out_shape = broadcast_shapes("matmul", batch_a, batch_b);
     const int64_t batch = numel_of(out_shape);
     Shape sa = out_shape, sb = out_shape;

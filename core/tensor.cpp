@@ -23,8 +23,14 @@ Device Tensor::device() const { return checked(impl(), "device").storage->device
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl(), "storage").storage; }
 TensorOptions Tensor::options() const { return TensorOptions(dtype()).device(device()); }
 
-int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim("size", d, dim())]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim("stride", d, dim())]; }
+int64_t Tensor::size(int64_t d) const {
+  TG_CHECK(dim() > 0, Index, "size: dim ", d, " was given but the tensor is 0-dim (no dims)");
+  return sizes()[wrap_dim("size", d, dim())];
+}
+int64_t Tensor::stride(int64_t d) const {
+  TG_CHECK(dim() > 0, Index, "stride: dim ", d, " was given but the tensor is 0-dim (no dims)");
+  return strides()[wrap_dim("stride", d, dim())];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
