@@ -1,5 +1,6 @@
 // CPU elementwise kernels: fill, copy (with dtype conversion), unary, binary, activation_grad,
 // where. The op and dtype are resolved once per call; the loops see only a functor.
+#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,23 +18,24 @@ namespace {
 template <typename T>
 void unary_float(UnaryOp op, const View& out, const View& in, double p0, double p1) {
   const int64_t H = kHeavyGrain;
+  const MathConsts mc = math_consts();
   switch (op) {
     case UnaryOp::Neg: return map1<T, T>(out, in, [](T x) { return -x; });
-    case UnaryOp::Exp: return map1<T, T>(out, in, [](T x) { return std::exp(x); }, H);
+    case UnaryOp::Exp: return map1_heavy<T, T>(out, in, [mc](T x) { return fexp(x, mc); });
     case UnaryOp::Log: return map1<T, T>(out, in, [](T x) { return std::log(x); }, H);
     case UnaryOp::Sqrt: return map1<T, T>(out, in, [](T x) { return std::sqrt(x); });
     case UnaryOp::Abs: return map1<T, T>(out, in, [](T x) { return std::abs(x); });
-    case UnaryOp::Tanh: return map1<T, T>(out, in, [](T x) { return std::tanh(x); }, H);
-    case UnaryOp::Sigmoid: return map1<T, T>(out, in, [](T x) { return sigmoid(x); }, H);
+    case UnaryOp::Tanh: return map1_heavy<T, T>(out, in, [mc](T x) { return ftanh(x, mc); });
+    case UnaryOp::Sigmoid: return map1_heavy<T, T>(out, in, [mc](T x) { return sigmoid(x, mc); });
     case UnaryOp::Relu:
       // NaN < 0 is false, so NaN passes through.
       return map1<T, T>(out, in, [](T x) { return x < T(0) ? T(0) : x; });
     case UnaryOp::LeakyRelu: {
       const T slope = static_cast<T>(p0);
-      return map1<T, T>(out, in, [slope](T x) { return x > T(0) ? x : x * slope; });
+      return map1<T, T>(out, in, [slope](T x) { return x * blend(x > T(0), T(1), slope); });
     }
     case UnaryOp::Gelu: return map1<T, T>(out, in, [](T x) { return gelu(x); }, H);
-    case UnaryOp::GeluTanh: return map1<T, T>(out, in, [](T x) { return gelu_tanh(x); }, H);
+    case UnaryOp::GeluTanh: return map1_heavy<T, T>(out, in, [mc](T x) { return gelu_tanh(x, mc); });
     case UnaryOp::Softplus: {
       const T beta = static_cast<T>(p0), threshold = static_cast<T>(p1);
       return map1<T, T>(out, in, [=](T x) { return softplus(x, beta, threshold); }, H);
@@ -228,6 +230,7 @@ template <typename T>
 void activation_grad_float(ActivationGrad op, const View& gi, const View& go, const View& x,
                            const View& y, double p0, double p1) {
   const int64_t H = kHeavyGrain;
+  const MathConsts mc = math_consts();
   switch (op) {
     case ActivationGrad::Tanh:
       return map2<T, T, T>(gi, go, y, [](T g, T v) { return g * (T(1) - v * v); });
@@ -237,22 +240,19 @@ void activation_grad_float(ActivationGrad op, const View& gi, const View& go, co
       return map2<T, T, T>(gi, go, y, [](T g, T v) { return v > T(0) ? g : T(0); });
     case ActivationGrad::LeakyRelu: {
       const T slope = static_cast<T>(p0);
-      return map2<T, T, T>(gi, go, x, [slope](T g, T v) { return v > T(0) ? g : g * slope; });
+      return map2<T, T, T>(gi, go, x, [slope](T g, T v) { return g * blend(v > T(0), T(1), slope); });
     }
     case ActivationGrad::Gelu:
       return map2<T, T, T>(gi, go, x, [](T g, T v) { return g * gelu_grad(v); }, H);
     case ActivationGrad::GeluTanh:
-      return map2<T, T, T>(gi, go, x, [](T g, T v) { return g * gelu_tanh_grad(v); }, H);
+      return map2_heavy<T, T, T>(gi, go, x, [mc](T g, T v) { return g * gelu_tanh_grad(v, mc); });
     case ActivationGrad::Softplus: {
       // d/dx log1p(exp(beta x)) / beta = sigmoid(beta x); 1 above the threshold.
       const T beta = static_cast<T>(p0), threshold = static_cast<T>(p1);
-      return map2<T, T, T>(
-          gi, go, x,
-          [=](T g, T v) {
-            const T bx = v * beta;
-            return bx > threshold ? g : g * sigmoid(bx);
-          },
-          H);
+      return map2_heavy<T, T, T>(gi, go, x, [=](T g, T v) {
+        const T bx = v * beta;
+        return g * blend(bx > threshold, T(1), sigmoid(bx, mc));
+      });
     }
     case ActivationGrad::Clamp: {
       const T lo = std::isnan(p0) ? -std::numeric_limits<T>::infinity() : static_cast<T>(p0);

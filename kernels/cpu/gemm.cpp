@@ -16,6 +16,7 @@
 #include <new>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/simd_clones.h"
 #include "kernels/cpu/strided_loop.h"
 
 #ifdef TG_HAVE_CBLAS
@@ -147,6 +148,8 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
     const T* b = bp + p * NR;
     for (int i = 0; i < MR; ++i) {
       const T ai = a[i];
+      // Without the simd hint GCC's SLP pass shuffles the accumulators through memory.
+#pragma omp simd
       for (int j = 0; j < NR; ++j) c[i][j] += ai * b[j];
     }
   }
@@ -167,6 +170,23 @@ inline void write_back(T* c, int64_t ldc, const T* acc, int64_t mr, int64_t nr, 
       for (int64_t j = 0; j < nr; ++j) row[j] = alpha * a[j];
     } else {
       for (int64_t j = 0; j < nr; ++j) row[j] = alpha * a[j] + beta * row[j];
+    }
+  }
+}
+
+// C[mcur x ncur] (+)= alpha * packed A block @ packed B block, one MR x NR tile at a time.
+// Compiled for AVX2 as well (simd_clones.h).
+template <typename T, int MR, int NR>
+TG_SIMD_CLONES void compute_block(int64_t mcur, int64_t ncur, int64_t kc, const T* ap, const T* bp,
+                                  T* c, int64_t ldc, T alpha, T beta, bool first) {
+  alignas(64) T acc[MR * NR];
+  for (int64_t jr = 0; jr < ncur; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, ncur - jr);
+    const T* bpanel = bp + jr * kc;
+    for (int64_t ir = 0; ir < mcur; ir += MR) {
+      const int64_t mr = std::min<int64_t>(MR, mcur - ir);
+      micro_kernel<T, MR, NR>(kc, ap + ir * kc, bpanel, acc);
+      write_back<T, NR>(c + ir * ldc + jr, ldc, acc, mr, nr, alpha, beta, first);
     }
   }
 }
@@ -209,7 +229,6 @@ void gemm_blocked(const GemmArgs& g) {
     auto bbuf = aligned_buffer<T>(nc * kc_max);
     T* ap = abuf.get();
     T* bp = bbuf.get();
-    alignas(64) T acc[MR * NR];
     int64_t packed_b = -1;  // (batch, column tile) whose single K block is in bp
     for (int64_t t = t_begin; t < t_end; ++t) {
       // Row tiles vary fastest so that consecutive tasks share the packed B when k <= KC.
@@ -233,17 +252,8 @@ void gemm_blocked(const GemmArgs& g) {
           packed_b = single_k ? key : -1;
         }
         pack_a<T, MR>(a, g.lda, g.trans_a, m, i0, mpad, p0, kc, ap);
-        const bool first = p0 == 0;
-        for (int64_t jr = 0; jr < ncur; jr += NR) {
-          const int64_t nr = std::min<int64_t>(NR, ncur - jr);
-          const T* bpanel = bp + jr * kc;
-          for (int64_t ir = 0; ir < mcur; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, mcur - ir);
-            micro_kernel<T, MR, NR>(kc, ap + ir * kc, bpanel, acc);
-            write_back<T, NR>(c + (i0 + ir) * g.ldc + j0 + jr, g.ldc, acc, mr, nr, alpha, beta,
-                              first);
-          }
-        }
+        compute_block<T, MR, NR>(mcur, ncur, kc, ap, bp, c + i0 * g.ldc + j0, g.ldc, alpha, beta,
+                                 p0 == 0);
       }
     }
   };

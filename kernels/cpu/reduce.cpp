@@ -8,6 +8,7 @@
 //    accumulated together while walking the reduced positions, so every input read is contiguous.
 // Few outputs with a long reduction split the reduction into per-thread chunks whose partial
 // results are combined in chunk order.
+#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <limits>
 #include <vector>

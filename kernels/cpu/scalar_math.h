@@ -2,15 +2,127 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace tg::kernels::cpu {
 
-// 1 / (1 + exp(-x)) without overflow for large |x|: exp only ever sees -|x|.
+// ---------------------------------------------------------------------------------------------
+// float32 exp / tanh / sigmoid that loops can vectorize (libm's expf/tanhf are opaque calls that
+// keep a loop scalar). Accurate to a few float ulps over the whole range, with exp's gradual
+// underflow to 0 and overflow to inf, and NaN in -> NaN out.
+//
+// They are shaped for GCC's if-conversion under the default -ftrapping-math, which refuses to
+// speculate float arithmetic that a branch would skip:
+//  * range tests are integer compares on the bit pattern;
+//  * value selects are bitwise blends (blend below), never `c ? f(x) : g(x)`;
+//  * exp's clamp bounds come from MathConsts, loaded through a volatile once per kernel call:
+//    with literal bounds GCC sees that the clamped path is the constant exp(-104) = 0, moves the
+//    whole computation into the other branch and the loop no longer vectorizes.
+// Kernels fetch `const MathConsts mc = math_consts();` outside their loops and pass it down.
+
+struct MathConsts {
+  float exp_lo, exp_hi;  // exp(x) is 0 in float below exp_lo and inf above exp_hi
+};
+
+inline MathConsts math_consts() {
+  static volatile float lo = -104.0f, hi = 89.0f;
+  return MathConsts{lo, hi};
+}
+
+inline float bits_to_float(uint32_t i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline uint32_t float_to_bits(float f) {
+  uint32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+
+// c ? a : b as a bitwise blend of the two values, which GCC keeps branch-free.
 template <typename T>
-inline T sigmoid(T x) {
-  const T e = std::exp(-std::abs(x));
-  const T r = T(1) / (T(1) + e);
-  return x >= T(0) ? r : e * r;
+inline T blend(bool c, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U m = U(0) - U(c);
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof a);
+  std::memcpy(&ub, &b, sizeof b);
+  const U r = (ua & m) | (ub & ~m);
+  T out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
+inline float exp_f32(float x, MathConsts mc) {
+  const uint32_t ux = float_to_bits(x);
+  const int32_t sx = static_cast<int32_t>(ux);
+  // Clamp to [-104, 89] (NaN passes unchanged): beyond, the result is 0 or inf anyway.
+  const bool too_high = sx > 0x42B20000 && sx <= 0x7F800000;   // 89 < x <= +inf
+  const bool too_low = ux > 0xC2D00000u && ux <= 0xFF800000u;  // -inf <= x < -104
+  const float lo = mc.exp_lo, hi = mc.exp_hi;  // unconditional loads (no branchy load)
+  float xc = too_high ? hi : x;
+  xc = too_low ? lo : xc;
+  // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln2 / 2 (Cody-Waite split of ln 2).
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the mantissa
+  const float shifted = xc * 1.44269504088896341f + magic;
+  const float n = shifted - magic;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  // 2^n from the integer in the mantissa of `shifted`, as two normal powers of two so that
+  // n in [-150, 128] neither overflows the exponent field nor skips gradual underflow.
+  const int32_t ni = static_cast<int32_t>(float_to_bits(shifted) - float_to_bits(magic));
+  const int32_t n1 = ni >> 1, n2 = ni - n1;
+  const float s1 = bits_to_float(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = bits_to_float(static_cast<uint32_t>(n2 + 127) << 23);
+  return (y * s1) * s2;  // NaN: y is NaN
+}
+
+inline float tanh_f32(float x, MathConsts mc) {
+  const uint32_t ux = float_to_bits(x);
+  const uint32_t sign = ux & 0x80000000u;
+  const float ax = bits_to_float(ux & 0x7FFFFFFFu);
+  // |x| >= 0.625: 1 - 2 / (exp(2|x|) + 1), then the sign of x.
+  const float e = exp_f32(2.0f * ax, mc);
+  const float big = bits_to_float(float_to_bits(1.0f - 2.0f / (e + 1.0f)) | sign);
+  // |x| < 0.625: odd polynomial.
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * x + x;
+  return blend((ux & 0x7FFFFFFFu) < 0x3F200000u, small, big);  // NaN: both are NaN
+}
+
+// 1 / (1 + exp(-x)) without overflow for large |x|: exp only ever sees -|x|.
+inline float sigmoid_f32(float x, MathConsts mc) {
+  const uint32_t ux = float_to_bits(x);
+  const float e = exp_f32(bits_to_float(ux | 0x80000000u), mc);  // exp(-|x|) <= 1
+  const float r = 1.0f / (1.0f + e);
+  return r * blend((ux & 0x80000000u) != 0, e, 1.0f);  // x < 0: e / (1 + e)
+}
+
+// Per-type exp / tanh / sigmoid: the vectorizable versions above for float32, libm for float64.
+inline float fexp(float x, MathConsts mc) { return exp_f32(x, mc); }
+inline double fexp(double x, MathConsts) { return std::exp(x); }
+inline float ftanh(float x, MathConsts mc) { return tanh_f32(x, mc); }
+inline double ftanh(double x, MathConsts) { return std::tanh(x); }
+inline float sigmoid(float x, MathConsts mc) { return sigmoid_f32(x, mc); }
+inline double sigmoid(double x, MathConsts) {
+  const double e = std::exp(-std::abs(x));
+  const double r = 1.0 / (1.0 + e);
+  return r * blend(x < 0.0, e, 1.0);
 }
 
 template <typename T>
@@ -22,9 +134,9 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2 / pi)
 constexpr double kGeluKappa = 0.044715;
 
 template <typename T>
-inline T gelu_tanh(T x) {
+inline T gelu_tanh(T x, MathConsts mc) {
   const T inner = T(kSqrt2OverPi) * (x + T(kGeluKappa) * x * x * x);
-  return T(0.5) * x * (T(1) + std::tanh(inner));
+  return T(0.5) * x * (T(1) + ftanh(inner, mc));
 }
 
 // d/dx of the exact gelu: Phi(x) + x phi(x).
@@ -36,10 +148,10 @@ inline T gelu_grad(T x) {
 }
 
 template <typename T>
-inline T gelu_tanh_grad(T x) {
+inline T gelu_tanh_grad(T x, MathConsts mc) {
   const T x2 = x * x;
   const T inner = T(kSqrt2OverPi) * (x + T(kGeluKappa) * x2 * x);
-  const T t = std::tanh(inner);
+  const T t = ftanh(inner, mc);
   const T left = T(0.5) * x;
   const T left_d = T(0.5) * (T(1) + t);
   const T right_d = left * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluKappa) * x2);

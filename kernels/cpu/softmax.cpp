@@ -1,11 +1,14 @@
 // CPU softmax / log-softmax over the last dim and their backward. Rows are independent: the outer
 // dims are coalesced into a plan of rows and split over threads when large; each row is a few
 // tight passes (max, sum of exp, normalize) with unit-stride specializations.
+#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <limits>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/elementwise_loops.h"
+#include "kernels/cpu/scalar_math.h"
+#include "kernels/cpu/simd_clones.h"
 
 namespace tg::kernels::cpu {
 namespace {
@@ -86,49 +89,90 @@ inline T row_max(const T* x, int64_t n, int64_t s) {
   return m;
 }
 
+// Sum of a contiguous row in double with independent lanes (vectorizes).
+template <typename T>
+inline double lane_sum(const T* v, int64_t n) {
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] += double(v[i + j]);
+  double sum = 0.0;
+  for (int j = 0; j < kLanes; ++j) sum += lane[j];
+  for (; i < n; ++i) sum += double(v[i]);
+  return sum;
+}
+
+// sum_i exp(x[i * s] - m), the exps computed a chunk at a time into a local buffer.
+template <typename T>
+inline double sum_exp(const T* x, int64_t n, int64_t s, T m, MathConsts mc) {
+  constexpr int64_t kChunk = 256;
+  T buf[kChunk];
+  double sum = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t c = std::min(kChunk, n - i0);
+    const T* xs = x + i0 * s;
+    if (s == 1) {
+      for (int64_t i = 0; i < c; ++i) buf[i] = fexp(xs[i] - m, mc);
+    } else {
+      for (int64_t i = 0; i < c; ++i) buf[i] = fexp(xs[i * s] - m, mc);
+    }
+    sum += lane_sum(buf, c);
+  }
+  return sum;
+}
+
+// One contiguous row (the common case), compiled for AVX2 as well.
+template <typename T>
+TG_SIMD_CLONES void softmax_row_unit(bool log, const T* x, T* y, int64_t L, MathConsts mc) {
+  // A NaN anywhere makes m NaN, an all -inf row makes x - m NaN: either way the row is NaN.
+  const T m = row_max(x, L, 1);
+  if (log) {
+    const T lse = static_cast<T>(std::log(sum_exp(x, L, 1, m, mc)));
+    for (int64_t i = 0; i < L; ++i) y[i] = (x[i] - m) - lse;
+  } else {
+    // exp into the output row (element i is read before it is written, so in place is fine).
+    for (int64_t i = 0; i < L; ++i) y[i] = fexp(x[i] - m, mc);
+    const T inv = static_cast<T>(1.0 / lane_sum(y, L));
+    for (int64_t i = 0; i < L; ++i) y[i] *= inv;
+  }
+}
+
+template <typename T>
+void softmax_row_strided(bool log, const T* x, int64_t si, T* y, int64_t so, int64_t L,
+                         MathConsts mc) {
+  const T m = row_max(x, L, si);
+  if (log) {
+    const T lse = static_cast<T>(std::log(sum_exp(x, L, si, m, mc)));
+    for (int64_t i = 0; i < L; ++i) y[i * so] = (x[i * si] - m) - lse;
+  } else {
+    const T inv = static_cast<T>(1.0 / sum_exp(x, L, si, m, mc));
+    for (int64_t i = 0; i < L; ++i) y[i * so] = fexp(x[i * si] - m, mc) * inv;
+  }
+}
+
 template <typename T>
 void softmax_typed(bool log, const View& out, const View& in) {
   const View* const vs[2] = {&in, &out};
   const Rows<2> r = make_rows<2>(vs);
   const int64_t L = r.len, si = r.stride[0], so = r.stride[1];
+  const MathConsts mc = math_consts();
   for_each_row(r, kHeavyGrain, [&](char* const* p) {
     const T* x = reinterpret_cast<const T*>(p[0]);
     T* y = reinterpret_cast<T*>(p[1]);
-    const T m = row_max(x, L, si);
-    if (log) {
-      double sum = 0.0;
-      if (si == 1) {
-        for (int64_t i = 0; i < L; ++i) sum += double(std::exp(x[i] - m));
-      } else {
-        for (int64_t i = 0; i < L; ++i) sum += double(std::exp(x[i * si] - m));
-      }
-      const T lse = static_cast<T>(std::log(sum));
-      if (si == 1 && so == 1) {
-        for (int64_t i = 0; i < L; ++i) y[i] = (x[i] - m) - lse;
-      } else {
-        for (int64_t i = 0; i < L; ++i) y[i * so] = (x[i * si] - m) - lse;
-      }
+    if (si == 1 && so == 1) {
+      softmax_row_unit(log, x, y, L, mc);
     } else {
-      double sum = 0.0;
-      if (si == 1 && so == 1) {
-        for (int64_t i = 0; i < L; ++i) {
-          const T e = std::exp(x[i] - m);
-          y[i] = e;
-          sum += double(e);
-        }
-        const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t i = 0; i < L; ++i) y[i] *= inv;
-      } else {
-        for (int64_t i = 0; i < L; ++i) {
-          const T e = std::exp(x[i * si] - m);
-          y[i * so] = e;
-          sum += double(e);
-        }
-        const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t i = 0; i < L; ++i) y[i * so] *= inv;
-      }
+      softmax_row_strided(log, x, si, y, so, L, mc);
     }
   });
+}
+
+// grad_in = g - exp(y) * sum(g) over one contiguous row.
+template <typename T>
+TG_SIMD_CLONES void log_softmax_backward_row_unit(T* gi, const T* g, const T* y, int64_t L,
+                                                  MathConsts mc) {
+  const T s = static_cast<T>(lane_sum(g, L));
+  for (int64_t i = 0; i < L; ++i) gi[i] = g[i] - fexp(y[i], mc) * s;
 }
 
 template <typename T>
@@ -137,20 +181,21 @@ void softmax_backward_typed(bool log, const View& grad_in, const View& grad_out,
   const Rows<3> r = make_rows<3>(vs);
   const int64_t L = r.len, sgi = r.stride[0], sg = r.stride[1], sy = r.stride[2];
   const bool unit = sgi == 1 && sg == 1 && sy == 1;
+  const MathConsts mc = math_consts();
   for_each_row(r, log ? kHeavyGrain : kParallelGrain, [&](char* const* p) {
     T* gi = reinterpret_cast<T*>(p[0]);
     const T* g = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
     if (log) {
       // grad_in = g - exp(y) * sum(g)
+      if (unit) {
+        log_softmax_backward_row_unit(gi, g, y, L, mc);
+        return;
+      }
       double sum = 0.0;
       for (int64_t i = 0; i < L; ++i) sum += double(g[i * sg]);
       const T s = static_cast<T>(sum);
-      if (unit) {
-        for (int64_t i = 0; i < L; ++i) gi[i] = g[i] - std::exp(y[i]) * s;
-      } else {
-        for (int64_t i = 0; i < L; ++i) gi[i * sgi] = g[i * sg] - std::exp(y[i * sy]) * s;
-      }
+      for (int64_t i = 0; i < L; ++i) gi[i * sgi] = g[i * sg] - fexp(y[i * sy], mc) * s;
     } else {
       // grad_in = y * (g - sum(g * y))
       double sum = 0.0;

@@ -1664,3 +1664,51 @@ TEST(CpuKernels, RandomReproducible) {
 }
 
 }  // namespace
+
+namespace {
+
+// Dense sweeps of the float32 transcendental kernels against double libm, in ulps of the result.
+double ulp_error(float got, double want) {
+  if (std::isnan(want)) return std::isnan(got) ? 0 : 1e9;
+  if (std::isinf(want)) return double(got) == want ? 0 : 1e9;
+  const double ulp = std::max(std::abs(double(std::nextafter(float(want), 0.0f)) - double(float(want))),
+                              1.4e-45);
+  return std::abs(double(got) - want) / ulp;
+}
+
+TEST(CpuKernels, Float32TranscendentalAccuracy) {
+  std::vector<float> x;
+  for (double v = -110.0; v <= 95.0; v += 0.0037) x.push_back(float(v));
+  for (double v = -1.0; v <= 1.0; v += 1e-5) x.push_back(float(v));
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-8f, 88.72f, 88.73f, -87.33f, -103.9f, -104.5f,
+                  float(kInf), -float(kInf), float(kNaN)})
+    x.push_back(v);
+  std::vector<float> y(x.size());
+  struct C {
+    UnaryOp op;
+    double (*ref)(double);
+    double max_ulp;
+  };
+  const C cases[] = {
+      {UnaryOp::Exp, [](double v) { return std::exp(v); }, 3},
+      {UnaryOp::Tanh, [](double v) { return std::tanh(v); }, 4},
+      {UnaryOp::Sigmoid, [](double v) { return ref_sigmoid(v); }, 4},
+  };
+  for (const C& c : cases) {
+    K().unary(c.op, vec_view(y), vec_view(x), 0, 0);
+    double worst = 0;
+    float worst_x = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = c.ref(double(x[i]));
+      // Results in the float subnormal range are only required to within one subnormal step.
+      const double e = std::abs(want) < 1.2e-38 ? std::abs(double(y[i]) - want) / 1.4e-45 : ulp_error(y[i], want);
+      if (e > worst) {
+        worst = e;
+        worst_x = x[i];
+      }
+    }
+    EXPECT_LE(worst, c.max_ulp) << "op " << int(c.op) << " worst at x=" << worst_x;
+  }
+}
+
+}  // namespace
