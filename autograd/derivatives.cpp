@@ -610,6 +610,27 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
   return out;
 }
 
+namespace {
+// The gradient of slice/select: g written at positions begin, begin + step, ... of dim d of a
+// zero tensor of the input's shape. Under create_graph g has history that the result must keep,
+// which a copy into a view of a fresh buffer would drop, so it is a (recorded) scatter_add there.
+Tensor place_in_zeros(const Tensor& g, const Shape& shape, int64_t d, int64_t begin, int64_t step) {
+  const int64_t len = g.sizes()[d];
+  if (!g.requires_grad()) {
+    Tensor full = zeros(shape, g.options());
+    native::copy_(native::slice(full, d, begin, begin + (len - 1) * step + 1, step), g);
+    return full;
+  }
+  std::vector<int64_t> positions(len);
+  for (int64_t k = 0; k < len; ++k) positions[k] = begin + k * step;
+  Shape index_shape(shape.size(), 1);
+  index_shape[d] = len;
+  Tensor index = tensor(positions, index_shape, TensorOptions(kInt64).device(g.device()));
+  index = native::contiguous(native::expand(index, g.sizes()));
+  return scatter_add(zeros(shape, g.options()), d, index, g);
+}
+}  // namespace
+
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   Tensor out = native::slice(x, dim, start, end, step);
   if (needs_grad({&x})) {
@@ -617,10 +638,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     const int64_t size = x.sizes()[d];
     const int64_t begin = std::clamp<int64_t>(start < 0 ? start + size : start, 0, size);
     record("slice", {x}, {out}, [shape = x.sizes(), d, begin, step](Grads& g) {
-      Tensor full = zeros(shape, g.g().options());
-      const int64_t len = g.g().sizes()[d];
-      copy_(slice(full, d, begin, begin + (len - 1) * step + 1, step), g.g());
-      g.in[0] = full;
+      g.in[0] = place_in_zeros(g.g(), shape, d, begin, step);
     });
   }
   return out;
@@ -632,9 +650,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
     const int64_t d = wrap_dim("select", dim, x.dim());
     const int64_t i = index < 0 ? index + x.sizes()[d] : index;
     record("select", {x}, {out}, [shape = x.sizes(), d, i](Grads& g) {
-      Tensor full = zeros(shape, g.g().options());
-      copy_(select(full, d, i), g.g());
-      g.in[0] = full;
+      g.in[0] = place_in_zeros(unsqueeze(g.g(), d), shape, d, i, 1);
     });
   }
   return out;
@@ -752,8 +768,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
         return;
       }
       Tensor idx1 = idx.dim() == 0 ? unsqueeze(idx, 0) : idx;
-      Tensor gv = idx.dim() == 0 ? unsqueeze(g.g(), d) : g.g();
-      g.in[0] = native::index_add(zeros(shape, gv.options()), d, idx1, gv);
+      // The forward keeps dim d (size 1) for a 0-dim index, so g already has index_add's shape.
+      g.in[0] = native::index_add(zeros(shape, g.g().options()), d, idx1, g.g());
     });
   }
   return out;
@@ -838,7 +854,9 @@ const Tensor& mul_(const Tensor& self, const Tensor& other) {
   const bool grad = needs_grad({&self, &other});
   if (grad) autograd::check_inplace("mul_", self);
   SavedTensor old_self = grad && other.requires_grad() ? save(native::clone(self)) : SavedTensor();
-  SavedTensor saved_other = grad ? save(other) : SavedTensor();
+  // self.mul_(self): other's value is self's old one, kept by the clone (saving self itself would
+  // see the write, and would make a cycle: self -> its new node -> self).
+  SavedTensor saved_other = !grad ? SavedTensor() : other.is_same(self) ? old_self : save(other);
   native::binary_("mul_", BinaryOp::Mul, self, other);
   if (grad)
     record("mul_", {self, other}, {self}, [old_self, saved_other](Grads& g) {
@@ -852,7 +870,9 @@ const Tensor& div_(const Tensor& self, const Tensor& other) {
   const bool grad = needs_grad({&self, &other});
   if (grad) autograd::check_inplace("div_", self);
   SavedTensor old_self = grad && other.requires_grad() ? save(native::clone(self)) : SavedTensor();
-  SavedTensor saved_other = grad ? save(other) : SavedTensor();
+  // self.div_(self): other's value is self's old one, kept by the clone (saving self itself would
+  // see the write, and would make a cycle: self -> its new node -> self).
+  SavedTensor saved_other = !grad ? SavedTensor() : other.is_same(self) ? old_self : save(other);
   native::binary_("div_", BinaryOp::Div, self, other);
   if (grad)
     record("div_", {self, other}, {self}, [old_self, saved_other](Grads& g) {

@@ -91,9 +91,13 @@ void check_inplace(const char* op, const Tensor& self) {
   TG_CHECK(!(self.is_leaf() && self.requires_grad()), Runtime, op,
            ": a leaf tensor that requires grad cannot be modified in place while grad mode is on "
            "(wrap the update in tg::NoGradGuard)");
-  TG_CHECK(!self.impl()->is_view || !self.requires_grad(), Runtime, op,
-           ": in-place modification of a view of a tensor that requires grad is not supported; "
-           "use the out-of-place op");
+  // Views do not know their base, so history recorded on a view would never reach the base: a
+  // write of a tensor that requires grad into a buffer's row would silently lose its gradient.
+  TG_CHECK(!self.impl()->is_view, Runtime, op,
+           ": in-place modification of a view is not supported while gradients are recorded (",
+           self.requires_grad() ? "the view requires grad" : "the source requires grad",
+           ", and the tensor it views would not see the new history); use the out-of-place op, "
+           "build the result with cat/stack, or clone() the view first");
 }
 
 namespace {
@@ -125,10 +129,11 @@ void accumulate_into_leaf(Node& node, Tensor g) {
   Tensor leaf(node.leaf);
   const Tensor& current = leaf.grad();
   if (!current.defined()) {
-    // Steal a gradient nobody else holds; copy one that aliases other memory.
+    // Steal a gradient nobody else holds; copy one that aliases other memory (under
+    // create_graph, a recorded copy: .grad keeps its history).
     const bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 &&
                            g.is_contiguous() && !g.grad_fn();
-    leaf.set_grad(exclusive ? g : native::clone(g));
+    leaf.set_grad(exclusive ? g : is_grad_enabled() ? tg::clone(g) : native::clone(g));
   } else if (is_grad_enabled()) {
     leaf.set_grad(tg::add(current, g));
   } else {

@@ -90,8 +90,8 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn backward);
 
-// In-place ops on a tensor that requires grad: check it may be modified (not a leaf, not a view
-// of history), then make `self` the output of the new node.
+// In-place ops that will be recorded: check `self` may be modified (not a leaf that requires
+// grad, not a view), then make `self` the output of the new node.
 void check_inplace(const char* op, const Tensor& self);
 
 // Runs the tape backward from `roots` (each with a gradient, or undefined for a scalar root: 1).
