@@ -131,6 +131,18 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(out));
 }
 
+void Tensor::set_data(const Tensor& src) const {
+  TensorImpl& t = const_cast<TensorImpl&>(checked(impl(), "set_data"));
+  TG_CHECK(src.defined(), Value, "set_data: the source tensor is undefined");
+  TG_CHECK(!t.requires_grad || is_floating(src.dtype()), Type,
+           "set_data: a tensor that requires grad needs floating-point data, got ", src.dtype());
+  t.storage = src.storage();
+  t.sizes = src.sizes();
+  t.strides = src.strides();
+  t.offset = src.storage_offset();
+  t.dtype = src.dtype();
+}
+
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
 
 }  // namespace tg

@@ -84,6 +84,9 @@ class Tensor {
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
   Tensor detach() const;  // shares storage, no history
+  // Points this tensor (and every handle to it) at src's data, keeping its identity and autograd
+  // flags: how modules move their parameters between devices and dtypes.
+  void set_data(const Tensor& src) const;
 
   // ---- views (no copy; differentiable)
   Tensor view(const Shape& shape) const;
