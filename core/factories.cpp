@@ -144,7 +144,13 @@ Tensor scalar_tensor(double value, TensorOptions o) { return from_host_doubles({
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void(void*)> deleter) {
   native::check_dims("from_blob", shape);
-  for (int64_t d : shape) TG_CHECK(d >= 0, Value, "from_blob: negative dimension in shape ", shape);
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    TG_CHECK(d >= 0, Value, "from_blob: negative dimension in shape ", shape);
+    TG_CHECK(d == 0 || n <= (int64_t(1) << 62) / d, Value, "from_blob: shape ", shape,
+             " has too many elements");
+    n *= d;
+  }
   auto storage = std::make_shared<Storage>();
   storage->data = data;
   storage->nbytes = static_cast<size_t>(numel_of(shape)) * element_size(dtype);

@@ -414,27 +414,54 @@ void unary_(const char* op_name, UnaryOp op, const Tensor& x, double p0, double 
 }
 
 namespace {
-DType binary_compute_dtype(BinaryOp op, DType a, DType b) {
+int dtype_category(DType t) { return t == DType::Bool ? 0 : is_floating(t) ? 2 : 1; }
+
+// The dtype a binary op computes in, given its operands' common dtype.
+DType binary_compute_dtype(BinaryOp op, DType common) {
   if (is_logical(op)) return DType::Bool;
-  DType t = promote_types(a, b);
-  if (is_comparison(op)) return t;
-  if (op == BinaryOp::Div && !is_floating(t)) return DType::Float32;
-  if (t == DType::Bool) return DType::Int64;
-  return t;
+  if (is_comparison(op)) return common;
+  if (op == BinaryOp::Div && !is_floating(common)) return DType::Float32;
+  if (common == DType::Bool) return DType::Int64;  // bool arithmetic runs in int64
+  return common;
+}
+
+// The result's dtype: bool for comparisons and logic, and (as PyTorch) for add, mul, maximum
+// and minimum of bools (or, and, or, and); else the compute dtype.
+DType binary_result_dtype(BinaryOp op, DType common) {
+  if (is_comparison(op) || is_logical(op)) return DType::Bool;
+  if (common == DType::Bool && (op == BinaryOp::Add || op == BinaryOp::Mul ||
+                                op == BinaryOp::Maximum || op == BinaryOp::Minimum))
+    return DType::Bool;
+  return binary_compute_dtype(op, common);
+}
+
+void check_not_bool_sub(const char* op_name, BinaryOp op, DType common) {
+  TG_CHECK(op != BinaryOp::Sub || common != DType::Bool, Type, op_name,
+           ": subtracting bool tensors is not supported; use logical_xor() or logical_not()");
 }
 }  // namespace
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
+  if (a0 == b0) return promote_types(a.dtype(), b.dtype());
+  const DType dimensioned = a0 ? b.dtype() : a.dtype(), zero_dim = a0 ? a.dtype() : b.dtype();
+  return dtype_category(zero_dim) > dtype_category(dimensioned) ? promote_types(dimensioned, zero_dim)
+                                                                : dimensioned;
+}
 
 Tensor binary(const char* op_name, BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device(op_name, a, b);
   const Shape shape = broadcast_shapes(op_name, a.sizes(), b.sizes());
-  const DType dt = binary_compute_dtype(op, a.dtype(), b.dtype());
+  const DType common = result_type(a, b);
+  check_not_bool_sub(op_name, op, common);
+  const DType dt = binary_compute_dtype(op, common);
   Tensor ac = to_dtype(a, dt), bc = to_dtype(b, dt);
   const DType out_dt = is_comparison(op) || is_logical(op) ? DType::Bool : dt;
   Tensor out = empty(shape, out_dt, a.device());
   if (out.numel() > 0)
     kernels_for(op_name, a.device())
         .binary(op, kernel_view(out), broadcast_view(ac, shape), broadcast_view(bc, shape));
-  return out;
+  return to_dtype(out, binary_result_dtype(op, common));
 }
 
 void binary_(const char* op_name, BinaryOp op, const Tensor& self, const Tensor& other) {
@@ -442,9 +469,20 @@ void binary_(const char* op_name, BinaryOp op, const Tensor& self, const Tensor&
   TG_CHECK(broadcast_shapes(op_name, self.sizes(), other.sizes()) == self.sizes(), Value, op_name,
            ": the other operand's shape ", other.sizes(), " cannot be broadcast to self's shape ",
            self.sizes());
-  const DType dt = binary_compute_dtype(op, self.dtype(), other.dtype());
-  TG_CHECK(dt == self.dtype() && !is_comparison(op), Type, op_name, ": result type ", dt,
-           " cannot be written in place into a ", self.dtype(), " tensor");
+  const DType common = result_type(self, other);
+  check_not_bool_sub(op_name, op, common);
+  const DType dt = binary_compute_dtype(op, common), result = binary_result_dtype(op, common);
+  // As PyTorch: the result is cast to self's dtype unless that would lower its category (float
+  // into int, int into bool).
+  TG_CHECK(!is_comparison(op) && !is_logical(op) &&
+               dtype_category(result) <= dtype_category(self.dtype()),
+           Type, op_name, ": result type ", result, " cannot be written in place into a ",
+           self.dtype(), " tensor");
+  if (dt != self.dtype()) {  // computed in another dtype (e.g. float64 for a float32 self)
+    if (self.numel() > 0) copy_(self, binary(op_name, op, self, other));
+    bump_version(self);
+    return;
+  }
   if (self.numel() > 0) {
     Tensor o = to_dtype(other, dt);
     if (o.storage() == self.storage() && !o.is_same(self)) o = clone(o);
@@ -475,7 +513,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
            cond.dtype());
   const Shape shape =
       broadcast_shapes("where", cond.sizes(), broadcast_shapes("where", a.sizes(), b.sizes()));
-  const DType dt = promote_types(a.dtype(), b.dtype());
+  const DType dt = result_type(a, b);
   Tensor ac = to_dtype(a, dt), bc = to_dtype(b, dt);
   Tensor out = empty(shape, dt, a.device());
   if (out.numel() > 0)

@@ -53,6 +53,9 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index);
 // ---- pointwise
 Tensor unary(const char* op_name, UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 void unary_(const char* op_name, UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
+// PyTorch's result_type: the promoted dtype, except that a 0-dim operand only counts when its
+// category (bool < integral < floating) is above the other, dimensioned one's.
+DType result_type(const Tensor& a, const Tensor& b);
 Tensor binary(const char* op_name, BinaryOp op, const Tensor& a, const Tensor& b);
 void binary_(const char* op_name, BinaryOp op, const Tensor& self, const Tensor& other);
 Tensor activation_grad(ActivationGrad op, const Tensor& grad, const Tensor& x, const Tensor& y,

@@ -89,7 +89,7 @@ struct IndexCheck {
 };
 
 struct KernelTable {
-  void* (*allocate)(size_t nbytes) = nullptr;
+  void* (*allocate)(size_t nbytes) = nullptr;  // nullptr when out of memory (never throws)
   void (*deallocate)(void* ptr) = nullptr;
   // Copies between this device and host memory (contiguous bytes).
   void (*copy_to_host)(void* host_dst, const void* src, size_t nbytes) = nullptr;

@@ -1,7 +1,6 @@
 // The CPU KernelTable: host memory with 64-byte alignment, memcpy transfers, no-op sync.
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/kernel_api.h"
@@ -14,10 +13,10 @@ void* cpu_allocate(size_t nbytes) {
   // aligned_alloc wants a multiple of the alignment; a zero-byte request still gets a block.
   size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
   if (rounded == 0) rounded = kAlign;
-  if (rounded < nbytes) throw std::bad_alloc();  // overflow
-  void* p = std::aligned_alloc(kAlign, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
+  if (rounded < nbytes) return nullptr;  // overflow
+  // nullptr when out of memory (the KernelTable contract): core's allocator then frees its
+  // cache, retries, and reports a tg::Error.
+  return std::aligned_alloc(kAlign, rounded);
 }
 
 void cpu_deallocate(void* ptr) { std::free(ptr); }

@@ -77,6 +77,14 @@ TEST(Errors, ShapesThatDoNotBroadcast) {
                   "[2, 3]");
 }
 
+TEST(Errors, BoolSubtraction) {
+  // As PyTorch: subtracting bools is an error (use logical_xor / logical_not).
+  Tensor m = tg::tensor({1, 0}, tg::kBool);
+  EXPECT_TG_ERROR(m - m, Type, "sub", "bool");
+  EXPECT_TG_ERROR(m.sub_(m), Type, "sub_", "bool");
+  EXPECT_TG_ERROR(tg::sub(m, tg::scalar_tensor(1, tg::kBool)), Type, "sub", "bool");
+}
+
 TEST(Errors, InPlaceOperandMustBroadcastToSelf) {
   Tensor x = tg::zeros({3});
   EXPECT_TG_ERROR(x.add_(tg::zeros({2, 3})), Value, "add_", "[2, 3]", "[3]");
@@ -90,8 +98,9 @@ TEST(Errors, InPlaceOperandMustBroadcastToSelf) {
   EXPECT_TG_ERROR(i.add_(tg::zeros({3})), Type, "add_", "float32", "int64");
   EXPECT_TG_ERROR(i.mul_(0.5), Type, "mul_", "float32", "int64");
   EXPECT_TG_ERROR(i.div_(i), Type, "div_", "float32", "int64");
-  EXPECT_TG_ERROR(tg::zeros({2}, tg::kBool).add_(tg::zeros({2}, tg::kBool)), Type, "add_", "int64",
-                  "bool");
+  EXPECT_TG_ERROR(tg::zeros({2}, tg::kBool).add_(i64({1, 2})), Type, "add_", "int64", "bool");
+  EXPECT_TG_ERROR(tg::zeros({2}, tg::kInt64).add_(tg::scalar_tensor(0.5)), Type, "add_", "float32",
+                  "int64");
   // Nothing was written by the failed calls.
   EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{0, 0, 0}));
 }
@@ -347,6 +356,10 @@ TEST(Errors, NegativeDimensions) {
   EXPECT_TG_ERROR(tg::empty({int64_t(1) << 40, int64_t(1) << 40}), Value, "empty", "too many");
   float buf[1];
   EXPECT_TG_ERROR(tg::from_blob(buf, {-1}, tg::kFloat32), Value, "from_blob", "-1");
+  EXPECT_TG_ERROR(tg::from_blob(buf, {int64_t(1) << 40, int64_t(1) << 40}, tg::kFloat32), Value,
+                  "from_blob", "too many");
+  // A size that passes the checks but cannot be allocated is a Runtime error, not a crash.
+  EXPECT_TG_ERROR(tg::empty({int64_t(1) << 52}), Runtime, "out of memory", "18014398509481984");
 }
 
 TEST(Errors, TooManyDims) {

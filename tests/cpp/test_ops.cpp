@@ -483,9 +483,22 @@ TEST(TensorDtypes, BinaryPromotion) {
   expect_exact(vals(i64({5}) / 2.0), {2.5});
   expect_exact(vals(i64({5}) / 2), {2.5});
 
-  Tensor bb = b + b;
-  EXPECT_EQ(bb.dtype(), tg::kInt64);
-  EXPECT_EQ(bb.to_vector<int64_t>(), (std::vector<int64_t>{2, 0, 2}));
+  // bool with bool stays bool for add (or), mul (and), maximum, minimum, as in PyTorch.
+  Tensor b2 = tg::tensor({1, 1, 0}, tg::kBool);
+  Tensor bb = b + b2;
+  EXPECT_EQ(bb.dtype(), tg::kBool);
+  EXPECT_EQ(bb.to_vector<bool>(), (std::vector<bool>{true, true, true}));
+  Tensor bm = b * b2;
+  EXPECT_EQ(bm.dtype(), tg::kBool);
+  EXPECT_EQ(bm.to_vector<bool>(), (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(tg::maximum(b, b2).to_vector<bool>(), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(tg::minimum(b, b2).to_vector<bool>(), (std::vector<bool>{true, false, false}));
+  Tensor bd = b / b2;
+  EXPECT_EQ(bd.dtype(), tg::kFloat32);
+  expect_exact(vals(bd), {1, 0, kInf});
+  EXPECT_EQ(tg::sum(b + b2).item<int64_t>(), 3);
+  // A bool product is a valid mask.
+  expect_exact(vals(f.masked_fill(b * b2, 0)), {0, 0.25, 2});
   Tensor bi = b * i;
   EXPECT_EQ(bi.dtype(), tg::kInt64);
   EXPECT_EQ(bi.to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 7}));
@@ -525,6 +538,62 @@ TEST(TensorDtypes, ComparisonsGiveBool) {
   EXPECT_EQ(la.to_vector<bool>(), (std::vector<bool>{false, true, false}));
   EXPECT_EQ(tg::logical_or(a < 1.5, a > 2.5).to_vector<bool>(), (std::vector<bool>{true, false, true}));
   EXPECT_EQ(tg::logical_not(a > 1.5).to_vector<bool>(), (std::vector<bool>{true, false, false}));
+}
+
+TEST(TensorDtypes, ZeroDimTensorsPromoteOnlyAcrossCategories) {
+  // PyTorch: a 0-dim tensor decides the dtype only when its category (bool < integral <
+  // floating) is higher than the dimensioned operand's.
+  Tensor f = tg::tensor({1, 2});
+  Tensor d0 = tg::scalar_tensor(0.5, tg::kFloat64);
+  EXPECT_EQ((f * d0).dtype(), tg::kFloat32);
+  EXPECT_EQ((d0 * f).dtype(), tg::kFloat32);
+  expect_exact(vals(f * d0), {0.5, 1});
+  EXPECT_EQ((f + tg::scalar_tensor(3, tg::kInt64)).dtype(), tg::kFloat32);
+  EXPECT_EQ(tg::where(f > 1.5, f, d0).dtype(), tg::kFloat32);
+  EXPECT_EQ(tg::maximum(f, d0).dtype(), tg::kFloat32);
+  EXPECT_EQ((f < d0).dtype(), tg::kBool);
+  Tensor i = i64({1, 2});
+  Tensor id = i + d0;  // a higher category: the 0-dim operand's dtype
+  EXPECT_EQ(id.dtype(), tg::kFloat64);
+  expect_exact(vals(id), {1.5, 2.5});
+  EXPECT_EQ((i + tg::scalar_tensor(1, tg::kFloat32)).dtype(), tg::kFloat32);
+  EXPECT_EQ((i + tg::scalar_tensor(1, tg::kBool)).dtype(), tg::kInt64);
+  EXPECT_EQ((tg::tensor({1, 0}, tg::kBool) + tg::scalar_tensor(2, tg::kInt64)).dtype(), tg::kInt64);
+  // Both 0-dim, or both dimensioned: ordinary promotion.
+  EXPECT_EQ((tg::scalar_tensor(1) + d0).dtype(), tg::kFloat64);
+  EXPECT_EQ((f + tg::tensor({1, 1}, tg::kFloat64)).dtype(), tg::kFloat64);
+  // A [1]-shaped tensor is not 0-dim.
+  EXPECT_EQ((f * tg::tensor({0.5}, tg::kFloat64)).dtype(), tg::kFloat64);
+}
+
+TEST(TensorDtypes, InPlaceCastsWithinTheSameCategory) {
+  // The result is computed in the common dtype and written into self's, as long as that does
+  // not lower the category (float into int, int into bool are errors: see test_errors.cpp).
+  Tensor x = tg::tensor({1, 2, 3});
+  x.add_(tg::tensor({0.25, 0.5, 0.75}, tg::kFloat64));
+  EXPECT_EQ(x.dtype(), tg::kFloat32);
+  expect_exact(vals(x), {1.25, 2.5, 3.75});
+  x.mul_(tg::scalar_tensor(2, tg::kFloat64));
+  expect_exact(vals(x), {2.5, 5, 7.5});
+  x.sub_(tg::tensor({0.5, 1, 1.5}, tg::kFloat64));
+  x.div_(tg::tensor({2, 4, 6}, tg::kFloat64));
+  expect_exact(vals(x), {1, 1, 1});
+  x.add_(i64({1, 2, 3}));
+  expect_exact(vals(x), {2, 3, 4});
+  Tensor d = tg::tensor({1, 2}, tg::kFloat64);
+  d.mul_(tg::tensor({0.1, 0.1}));
+  EXPECT_EQ(d.dtype(), tg::kFloat64);
+  expect_exact(vals(d), {static_cast<double>(0.1f), 2 * static_cast<double>(0.1f)});
+  Tensor b = tg::tensor({1, 0, 0}, tg::kBool);
+  const uint64_t v = b.version();
+  b.add_(tg::tensor({0, 0, 1}, tg::kBool));
+  EXPECT_GT(b.version(), v);
+  EXPECT_EQ(b.to_vector<bool>(), (std::vector<bool>{true, false, true}));
+  b.mul_(tg::tensor({1, 1, 0}, tg::kBool));
+  EXPECT_EQ(b.to_vector<bool>(), (std::vector<bool>{true, false, false}));
+  Tensor it = i64({5, 6});
+  it.add_(tg::tensor({1, 0}, tg::kBool));
+  EXPECT_EQ(it.to_vector<int64_t>(), (std::vector<int64_t>{6, 6}));
 }
 
 TEST(TensorDtypes, ScalarsDoNotPromote) {
@@ -1032,6 +1101,12 @@ TEST(OpsReduce, SumMeanVarOverDims) {
   expect_exact(vals(tg::zeros({0, 3}).sum(0)), {0, 0, 0});
   EXPECT_EQ(tg::zeros({0}).sum().item(), 0);
   EXPECT_TRUE(std::isnan(tg::zeros({0}).mean().item()));
+  // A correction of at least the count: n - correction is clamped at 0 (as PyTorch).
+  EXPECT_TRUE(std::isnan(tg::tensor({3}).var().item()));
+  EXPECT_EQ(tg::tensor({1, 3}).var(3).item(), kInf);
+  EXPECT_EQ(tg::tensor({1, 3}).var(2).item(), kInf);
+  EXPECT_EQ(tg::tensor({1, 3}).var(1).item(), 2);
+  EXPECT_EQ(tg::tensor({1, 3}).var(0).item(), 1);
   // A long sum stays accurate (float32, 1e6 ones plus fractions).
   EXPECT_NEAR(tg::full({1000000}, 0.1).sum().item(), 100000.0, 1.0);
 }
@@ -1462,6 +1537,15 @@ TEST(OpsIndex, IndexSelectGatherScatterAdd) {
   expect_exact(vals(base), std::vector<double>(15, 0.0));
   Tensor sc = tg::scatter_add(tg::zeros({2, 3}), 1, i64({2, 2, 0, 1}, {2, 2}), tg::tensor({{1, 2}, {3, 4}}));
   expect_exact(vals(sc), {0, 0, 3, 3, 4, 0});
+  // Non-contiguous index, source and base.
+  Tensor idx = i64({0, 9, 2, 9, 1, 9}).slice(0, 0, 6, 2);  // [0, 2, 1], stride 2
+  expect_exact(vals(x.index_select(0, idx)), {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7});
+  Tensor gidx = i64({1, 0, 2, 2}, {2, 2}).t();  // [[1, 2], [0, 2]]
+  expect_exact(vals(x.gather(1, gidx)), {1, 2, 4, 6});
+  Tensor sbase = tg::zeros({3, 2}).t();  // [2, 3]
+  Tensor ssrc = tg::tensor({{1, 2}, {3, 4}}).t();  // [[1, 3], [2, 4]]
+  expect_exact(vals(sbase.scatter_add(1, gidx, ssrc)), {0, 1, 3, 2, 0, 4});
+  expect_exact(vals(tg::embedding(x.t(), i64({3, 0}))), {3, 7, 11, 0, 4, 8});
 }
 
 TEST(OpsIndex, MaskedFillWhereEmbedding) {
@@ -1687,6 +1771,16 @@ TEST(TensorPrint, ScientificAndNonFinite) {
   EXPECT_EQ(tg::tensor({kNaN, kInf, -kInf}).str(), "tensor([nan, inf, -inf])");
   EXPECT_EQ(tg::tensor({-kInf, 0, kNaN}).str(), "tensor([-inf, 0., nan])");
   EXPECT_EQ(tg::tensor({0.5, kInf}).str(), "tensor([0.5000,    inf])");
+}
+
+TEST(TensorPrint, ViewsAndBoolScalars) {
+  Tensor m = tg::tensor({{1, 2, 3}, {4, 5, 6}});
+  EXPECT_EQ(m.t().str(), "tensor([[1., 4.],\n        [2., 5.],\n        [3., 6.]])");
+  EXPECT_EQ(m.select(1, 2).str(), "tensor([3., 6.])");
+  EXPECT_EQ(m.slice(1, 0, 3, 2).str(), "tensor([[1., 3.],\n        [4., 6.]])");
+  EXPECT_EQ(tg::scalar_tensor(1, tg::kBool).str(), "tensor(True)");
+  EXPECT_EQ(tg::tensor({-0.0}).str(), "tensor([-0.])");
+  EXPECT_EQ(tg::scalar_tensor(0.5).expand({3}).str(), "tensor([0.5000, 0.5000, 0.5000])");
 }
 
 TEST(TensorPrint, EmptyTensors) {
