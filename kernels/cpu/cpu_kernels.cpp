@@ -51,6 +51,14 @@ const KernelTable* cpu_kernels() {
       .gather = cpu::gather,
       .scatter_add = cpu::scatter_add,
       .random = cpu::random,
+      .im2col = cpu::im2col,
+      .col2im = cpu::col2im,
+      .max_pool2d = cpu::max_pool2d,
+      .max_pool2d_backward = cpu::max_pool2d_backward,
+      .avg_pool2d = cpu::avg_pool2d,
+      .avg_pool2d_backward = cpu::avg_pool2d_backward,
+      .adaptive_avg_pool2d = cpu::adaptive_avg_pool2d,
+      .adaptive_avg_pool2d_backward = cpu::adaptive_avg_pool2d_backward,
   };
   return &table;
 }

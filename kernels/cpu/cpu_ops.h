@@ -21,4 +21,15 @@ IndexCheck gather(const View& out, const View& in, const View& index, int dim);
 IndexCheck scatter_add(const View& out, const View& index, const View& src, int dim);
 void random(RandomKind kind, const View& out, uint64_t seed, uint64_t offset, double a, double b);
 
+// ---- convolution and pooling (conv.cpp, pool.cpp)
+void im2col(const Im2colArgs& args);
+void col2im(const Im2colArgs& args);
+void max_pool2d(const Pool2dArgs& args, const void* in, void* out, int64_t* indices);
+void max_pool2d_backward(const Pool2dArgs& args, const void* grad_out, const int64_t* indices,
+                         void* grad_in);
+void avg_pool2d(const Pool2dArgs& args, const void* in, void* out);
+void avg_pool2d_backward(const Pool2dArgs& args, const void* grad_out, void* grad_in);
+void adaptive_avg_pool2d(const Pool2dArgs& args, const void* in, void* out);
+void adaptive_avg_pool2d_backward(const Pool2dArgs& args, const void* grad_out, void* grad_in);
+
 }  // namespace tg::kernels::cpu

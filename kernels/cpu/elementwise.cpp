@@ -294,21 +294,7 @@ void copy(const View& out, const View& in) {
     dispatch_all(in.dtype, [&](auto from_tag) {
       using TI = typename decltype(from_tag)::type;
       if constexpr (std::is_same_v<TO, TI>) {
-        const View* const vs[2] = {&out, &in};
-        const Plan<2> p = make_plan<2>(vs, true);
-        for_each(p, [&](int64_t n, char* const* ptr, const int64_t* s, int64_t) {
-          TO* o = reinterpret_cast<TO*>(ptr[0]);
-          const TI* a = reinterpret_cast<const TI*>(ptr[1]);
-          if (s[0] == 1 && s[1] == 1) {
-            if (static_cast<const void*>(o) != static_cast<const void*>(a))
-              std::memmove(o, a, static_cast<size_t>(n) * sizeof(TO));
-          } else if (s[1] == 0) {
-            const TO v = a[0];
-            for (int64_t i = 0; i < n; ++i) o[i * s[0]] = v;
-          } else {
-            for (int64_t i = 0; i < n; ++i) o[i * s[0]] = a[i * s[1]];
-          }
-        });
+        map1<TO, TI>(out, in, [](TI x) { return x; });
       } else {
         map1<TO, TI>(out, in, [](TI x) { return convert<TO>(x); });
       }

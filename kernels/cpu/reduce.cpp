@@ -123,6 +123,40 @@ struct ExtremeR {
   static void combine(Acc& a, const Acc& b) { a = pick(a, b); }
   static Out finish(Acc a) { return convert<Out>(a); }
   static void row(Acc& acc, const T* p, int64_t n, int64_t s, int64_t) {
+    if constexpr (is_float_v<T>) {
+      if (s == 1 && n >= 2 * kLanes) {
+        // Plain max/min lanes (maxps/minps) plus a separate NaN flag: both vectorize, unlike a
+        // NaN-propagating select.
+        using Flag = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+        V lane[kLanes];
+        Flag nan[kLanes];
+        for (int j = 0; j < kLanes; ++j) {
+          lane[j] = acc;
+          nan[j] = 0;
+        }
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+          for (int j = 0; j < kLanes; ++j) {
+            const V v = p[i + j];
+            if constexpr (kMax) {
+              lane[j] = v > lane[j] ? v : lane[j];
+            } else {
+              lane[j] = v < lane[j] ? v : lane[j];
+            }
+            nan[j] |= Flag(v != v);
+          }
+        }
+        V t = acc;
+        Flag any_nan = 0;
+        for (int j = 0; j < kLanes; ++j) {
+          t = pick(t, lane[j]);
+          any_nan |= nan[j];
+        }
+        for (; i < n; ++i) t = pick(t, p[i]);
+        acc = any_nan ? std::numeric_limits<T>::quiet_NaN() : t;
+        return;
+      }
+    }
     if (s == 1 && n >= 2 * kLanes) {
       V lane[kLanes];
       for (int j = 0; j < kLanes; ++j) lane[j] = acc;
@@ -175,6 +209,24 @@ struct ArgR {
   }
   static Out finish(const Acc& a) { return a.idx; }
   static void row(Acc& acc, const T* p, int64_t n, int64_t s, int64_t first) {
+    if constexpr (!std::is_same_v<T, Bool>) {
+      if (s == 1 && n >= 4 * kLanes) {
+        // Two passes, both fast: the extreme value (vectorized), then its first occurrence.
+        typename ExtremeR<T, kMax>::Acc m = ExtremeR<T, kMax>::init(0);
+        ExtremeR<T, kMax>::row(m, p, n, 1, 0);
+        int64_t i = 0;
+        if (m != m) {
+          while (p[i] == p[i]) ++i;  // the first NaN
+        } else {
+          while (p[i] != m) ++i;
+        }
+        if (better(m, acc.best)) {
+          acc.best = m;
+          acc.idx = first + i;
+        }
+        return;
+      }
+    }
     V best = acc.best;
     int64_t idx = acc.idx;
     for (int64_t i = 0; i < n; ++i) {
@@ -314,7 +366,24 @@ template <class R, typename T>
 inline void column_tile(const Plan<1>& red, const char* base, int64_t width, int64_t r0,
                         int64_t r1, typename R::Acc* acc) {
   auto body = [&](int64_t n, const T* p, int64_t s, int64_t lin) {
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i = 0;
+    // Four reduced positions per pass over the accumulators (in order, so Arg* keeps the first).
+    for (; i + 4 <= n; i += 4) {
+      const T* q0 = p + i * s;
+      const T* q1 = q0 + s;
+      const T* q2 = q1 + s;
+      const T* q3 = q2 + s;
+      const int64_t r = lin + i;
+      for (int64_t j = 0; j < width; ++j) {
+        typename R::Acc a = acc[j];
+        R::step(a, q0[j], r);
+        R::step(a, q1[j], r + 1);
+        R::step(a, q2[j], r + 2);
+        R::step(a, q3[j], r + 3);
+        acc[j] = a;
+      }
+    }
+    for (; i < n; ++i) {
       const T* q = p + i * s;
       const int64_t r = lin + i;
       for (int64_t j = 0; j < width; ++j) R::step(acc[j], q[j], r);
