@@ -1,0 +1,8 @@
+// tg::nn: modules, layers, losses, the functional forms (tg::nn::F) and initializers
+// (tg::nn::init).
+#pragma once
+#include "functional.h"
+#include "init.h"
+#include "layers.h"
+#include "loss.h"
+#include "module.h"
