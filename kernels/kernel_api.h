@@ -88,6 +88,51 @@ struct IndexCheck {
   int64_t bad_index = 0;
 };
 
+// ---- convolution and pooling: sliding 2-D windows over NCHW images
+//
+// The window of output position (oy, ox) covers input rows y = oy * stride_h - pad_h +
+// ky * dilation_h (ky < kernel_h) and columns likewise; positions outside the image are padding
+// (zeros for im2col, skipped by pooling). Image planes are dense: element (y, x) of a plane sits
+// at plane[y * in_w + x]; output planes likewise with out_w.
+struct Window2d {
+  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+};
+
+// im2col / col2im over `batch` images of `channels` planes each. Plane (n, c) starts at
+// image + n * image_batch_stride + c * image_channel_stride (elements). The column matrix has one
+// row per (c, ky, kx), r = (c * kernel_h + ky) * kernel_w + kx, and one column per output
+// position: element (r, n, oy * out_w + ox) sits at
+// columns + r * col_row_stride + n * col_batch_stride + oy * out_w + ox. So [batch, rows, L]
+// (col_batch_stride = rows * L, col_row_stride = L) and [rows, batch * L] (col_row_stride =
+// batch * L, col_batch_stride = L) are both expressible (L = out_h * out_w).
+struct Im2colArgs {
+  DType dtype = DType::Float32;
+  Window2d win;
+  int64_t batch = 1, channels = 1;
+  void* image = nullptr;
+  int64_t image_batch_stride = 0, image_channel_stride = 0;
+  void* columns = nullptr;
+  int64_t col_row_stride = 0, col_batch_stride = 0;
+};
+
+// Pooling over `planes` dense input planes [planes, in_h, in_w] into dense output planes
+// [planes, out_h, out_w] (planes = batch * channels). Average pooling: the window is clipped to
+// the padded input [-pad, in + pad) and its divisor is divisor_override when nonzero, else the
+// clipped window's size (count_include_pad) or the number of input elements in it. Adaptive
+// pooling ignores kernel/stride/pad: output oy covers rows [floor(oy * in_h / out_h),
+// ceil((oy + 1) * in_h / out_h)).
+struct Pool2dArgs {
+  DType dtype = DType::Float32;
+  Window2d win;
+  int64_t planes = 0;
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;
+};
+
 struct KernelTable {
   void* (*allocate)(size_t nbytes) = nullptr;  // nullptr when out of memory (never throws)
   void (*deallocate)(void* ptr) = nullptr;
@@ -127,6 +172,25 @@ struct KernelTable {
   // on (seed, offset, i), so every device produces the same stream.
   void (*random)(RandomKind kind, const View& out, uint64_t seed, uint64_t offset, double a,
                  double b) = nullptr;
+
+  // ---- convolution and pooling (Im2colArgs, Pool2dArgs above)
+  // columns = the windows of the images (padding reads as 0).
+  void (*im2col)(const Im2colArgs& args) = nullptr;
+  // images += the columns summed back into their windows (the adjoint of im2col; padding
+  // positions are dropped). Accumulates: the caller zeroes the images first if needed.
+  void (*col2im)(const Im2colArgs& args) = nullptr;
+  // out = the max of each window, indices (int64) = its position y * in_w + x in the input plane
+  // (the first maximum; NaN counts as the maximum).
+  void (*max_pool2d)(const Pool2dArgs& args, const void* in, void* out, int64_t* indices) = nullptr;
+  // grad_in (overwritten) = zeros plus grad_out scattered (summed) to the saved indices.
+  void (*max_pool2d_backward)(const Pool2dArgs& args, const void* grad_out, const int64_t* indices,
+                              void* grad_in) = nullptr;
+  void (*avg_pool2d)(const Pool2dArgs& args, const void* in, void* out) = nullptr;
+  // grad_in (overwritten) = each window's grad_out / divisor summed back over the window.
+  void (*avg_pool2d_backward)(const Pool2dArgs& args, const void* grad_out, void* grad_in) = nullptr;
+  void (*adaptive_avg_pool2d)(const Pool2dArgs& args, const void* in, void* out) = nullptr;
+  void (*adaptive_avg_pool2d_backward)(const Pool2dArgs& args, const void* grad_out,
+                                       void* grad_in) = nullptr;
 };
 
 // Defined by each backend that was built; nullptr when absent.

@@ -3,7 +3,6 @@
 // over OpenMP threads. For each kernel offset (ky, kx) the output rows and columns whose window
 // position falls inside the image are computed once (valid_range), so the inner loops are plain
 // copies (memcpy when stride_w == 1) and fills of the padding, with no per-element bounds tests.
-#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <algorithm>
 #include <cstring>
 

@@ -3,7 +3,6 @@
 // (shared by all planes), so the per-plane loops only walk windows. Planes (batch * channels)
 // are split over OpenMP threads; a backward writes whole input planes (zeros first, then sums),
 // so threads never share an element. Float32 sums accumulate in double.
-#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <algorithm>
 #include <cmath>
 #include <limits>
