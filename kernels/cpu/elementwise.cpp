@@ -1,6 +1,5 @@
 // CPU elementwise kernels: fill, copy (with dtype conversion), unary, binary, activation_grad,
 // where. The op and dtype are resolved once per call; the loops see only a functor.
-#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <cstring>
 #include <limits>

@@ -8,13 +8,13 @@
 //    accumulated together while walking the reduced positions, so every input read is contiguous.
 // Few outputs with a long reduction split the reduction into per-thread chunks whose partial
 // results are combined in chunk order.
-#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/elementwise_loops.h"
+#include "kernels/cpu/scalar_math.h"
 
 namespace tg::kernels::cpu {
 namespace {
@@ -125,35 +125,7 @@ struct ExtremeR {
   static void row(Acc& acc, const T* p, int64_t n, int64_t s, int64_t) {
     if constexpr (is_float_v<T>) {
       if (s == 1 && n >= 2 * kLanes) {
-        // Plain max/min lanes (maxps/minps) plus a separate NaN flag: both vectorize, unlike a
-        // NaN-propagating select.
-        using Flag = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-        V lane[kLanes];
-        Flag nan[kLanes];
-        for (int j = 0; j < kLanes; ++j) {
-          lane[j] = acc;
-          nan[j] = 0;
-        }
-        int64_t i = 0;
-        for (; i + kLanes <= n; i += kLanes) {
-          for (int j = 0; j < kLanes; ++j) {
-            const V v = p[i + j];
-            if constexpr (kMax) {
-              lane[j] = v > lane[j] ? v : lane[j];
-            } else {
-              lane[j] = v < lane[j] ? v : lane[j];
-            }
-            nan[j] |= Flag(v != v);
-          }
-        }
-        V t = acc;
-        Flag any_nan = 0;
-        for (int j = 0; j < kLanes; ++j) {
-          t = pick(t, lane[j]);
-          any_nan |= nan[j];
-        }
-        for (; i < n; ++i) t = pick(t, p[i]);
-        acc = any_nan ? std::numeric_limits<T>::quiet_NaN() : t;
+        acc = row_extreme<kMax>(p, n, acc);
         return;
       }
     }

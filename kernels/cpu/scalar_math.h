@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace tg::kernels::cpu {
@@ -123,6 +124,54 @@ inline double sigmoid(double x, MathConsts) {
   const double e = std::exp(-std::abs(x));
   const double r = 1.0 / (1.0 + e);
   return r * blend(x < 0.0, e, 1.0);
+}
+
+// Max (kMax) or min of a contiguous float row, NaN if any element is NaN, starting from `init`.
+// Independent lanes of plain max/min (maxps/minps) plus NaN flags: both vectorize, unlike one
+// NaN-propagating select chain.
+template <bool kMax, typename T>
+inline T row_extreme(const T* p, int64_t n, T init) {
+  using Flag = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int kLanes = 8;
+  T lane[kLanes];
+  Flag nan[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    lane[j] = init;
+    nan[j] = Flag(init != init);
+  }
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      const T v = p[i + j];
+      if constexpr (kMax) {
+        lane[j] = lane[j] < v ? v : lane[j];
+      } else {
+        lane[j] = v < lane[j] ? v : lane[j];
+      }
+      nan[j] |= Flag(v != v);
+    }
+  }
+  for (; i < n; ++i) {
+    const T v = p[i];
+    if constexpr (kMax) {
+      lane[0] = lane[0] < v ? v : lane[0];
+    } else {
+      lane[0] = v < lane[0] ? v : lane[0];
+    }
+    nan[0] |= Flag(v != v);
+  }
+  T t = lane[0];
+  Flag any_nan = nan[0];
+  for (int j = 1; j < kLanes; ++j) {
+    if constexpr (kMax) {
+      t = t < lane[j] ? lane[j] : t;
+    } else {
+      t = lane[j] < t ? lane[j] : t;
+    }
+    any_nan |= nan[j];
+  }
+  return any_nan ? std::numeric_limits<T>::quiet_NaN() : t;
 }
 
 template <typename T>

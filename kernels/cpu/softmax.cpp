@@ -1,7 +1,6 @@
 // CPU softmax / log-softmax over the last dim and their backward. Rows are independent: the outer
 // dims are coalesced into a plan of rows and split over threads when large; each row is a few
 // tight passes (max, sum of exp, normalize) with unit-stride specializations.
-#include "kernels/cpu/fp_options.h"  // first: code generation options for this file
 #include <cmath>
 #include <limits>
 
@@ -69,19 +68,7 @@ void for_each_row(const Rows<N>& r, int64_t grain, F&& f) {
 template <typename T>
 inline T row_max(const T* x, int64_t n, int64_t s) {
   T m = -std::numeric_limits<T>::infinity();
-  if (s == 1 && n >= 2 * kLanes) {
-    T lane[kLanes];
-    for (int j = 0; j < kLanes; ++j) lane[j] = m;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int j = 0; j < kLanes; ++j) {
-        const T v = x[i + j];
-        lane[j] = (v > lane[j] || v != v) ? v : lane[j];
-      }
-    for (int j = 0; j < kLanes; ++j) m = (lane[j] > m || lane[j] != lane[j]) ? lane[j] : m;
-    for (; i < n; ++i) m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
-    return m;
-  }
+  if (s == 1) return row_extreme<true>(x, n, m);
   for (int64_t i = 0; i < n; ++i) {
     const T v = x[i * s];
     m = (v > m || v != v) ? v : m;
@@ -127,7 +114,15 @@ TG_SIMD_CLONES void softmax_row_unit(bool log, const T* x, T* y, int64_t L, Math
   // A NaN anywhere makes m NaN, an all -inf row makes x - m NaN: either way the row is NaN.
   const T m = row_max(x, L, 1);
   if (log) {
-    const T lse = static_cast<T>(std::log(sum_exp(x, L, 1, m, mc)));
+    double sum;
+    if (y != x) {
+      // The output row as scratch for the exps.
+      for (int64_t i = 0; i < L; ++i) y[i] = fexp(x[i] - m, mc);
+      sum = lane_sum(y, L);
+    } else {
+      sum = sum_exp(x, L, 1, m, mc);
+    }
+    const T lse = static_cast<T>(std::log(sum));
     for (int64_t i = 0; i < L; ++i) y[i] = (x[i] - m) - lse;
   } else {
     // exp into the output row (element i is read before it is written, so in place is fine).
