@@ -79,7 +79,7 @@ Tensor Tensor::sum() const { return tg::sum(*this); }
 Tensor Tensor::sum(const Shape& dims, bool keepdim) const { return tg::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return tg::mean(*this); }
 Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return tg::mean(*this, dims, keepdim); }
-Tensor Tensor::var(int64_t correction) const { return tg::var(*this, {}, correction); }
+Tensor Tensor::var() const { return tg::var(*this); }
 Tensor Tensor::var(const Shape& dims, int64_t correction, bool keepdim) const {
   return tg::var(*this, dims, correction, keepdim);
 }

@@ -139,7 +139,10 @@ class Tensor {
   Tensor mean() const;
   Tensor mean(const Shape& dims, bool keepdim = false) const;
   Tensor mean(int64_t dim, bool keepdim = false) const { return mean(Shape{dim}, keepdim); }
-  Tensor var(int64_t correction = 1) const;
+  Tensor var() const;  // all dims, unbiased
+  Tensor var(int64_t dim, int64_t correction = 1, bool keepdim = false) const {
+    return var(Shape{dim}, correction, keepdim);
+  }
   Tensor var(const Shape& dims, int64_t correction = 1, bool keepdim = false) const;
   Tensor max() const;
   Tensor min() const;
