@@ -5,6 +5,7 @@
 // accumulating kernels never let two threads write the same output element: index_add runs the
 // index positions in order (each sub-block add may itself be split over elements), and
 // scatter_add splits over the positions outside `dim`, each of which owns distinct outputs.
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -147,13 +148,32 @@ IndexCheck index_select(const View& out_v, const View& in_v, const View& index, 
   const int64_t block = numel_of(out) / len;  // elements per index position
 
   if (trailing_numel(out, dim) >= kBlockwiseMin) {
-    // One sub-block copy per index position.
-    auto one = [&](int64_t i) { copy(drop_dim(out, dim, i), drop_dim(in, dim, idx[size_t(i)])); };
-    if (block >= kParallelGrain) {
-      for (int64_t i = 0; i < len; ++i) one(i);  // each copy is split over threads
-    } else {
-      parallel_items(len, block, one);
-    }
+    // Sub-block copies out[.., i, ..] = in[.., idx[i], ..]. Every sub-block has the same layout,
+    // so one plan serves all of them with shifted base pointers. The (i, position) space is
+    // split over threads in i-major order; all writes are distinct.
+    dispatch_all(out.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const View* const vs[2] = {&out, &in};
+      const Plan<2> p = plan_without_dim<2>(vs, dim);
+      const int64_t es = static_cast<int64_t>(sizeof(T));
+      const int64_t so = out.strides[dim] * es, si = in.strides[dim] * es;
+      auto rows = [&](int64_t n, char* const* ptr, const int64_t* st, int64_t) {
+        T* o = reinterpret_cast<T*>(ptr[0]);
+        const T* a = reinterpret_cast<const T*>(ptr[1]);
+        if (st[0] == 1 && st[1] == 1) {
+          std::memcpy(o, a, static_cast<size_t>(n) * sizeof(T));
+        } else {
+          for (int64_t k = 0; k < n; ++k) o[k * st[0]] = a[k * st[1]];
+        }
+      };
+      parallel_range(len * block, kParallelGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b / block; i < len && i * block < e; ++i) {
+          char* base[2] = {p.data[0] + i * so, p.data[1] + idx[size_t(i)] * si};
+          run_range_at(p, base, std::max(b - i * block, int64_t(0)),
+                       std::min(e - i * block, block), rows);
+        }
+      });
+    });
     return chk;
   }
   // Small trailing blocks: for each position outside dim, walk the index.
@@ -189,17 +209,32 @@ IndexCheck index_add(const View& out_v, const View& index, const View& src_v, in
 
   dispatch_all(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    auto add = [](T a, T b) {
-      T r = a;
-      accumulate(r, b);
-      return r;
-    };
     if (trailing_numel(src, dim) >= kBlockwiseMin) {
-      // Index positions in order (duplicates accumulate); each block add may be threaded.
-      for (int64_t i = 0; i < len; ++i) {
-        const View o = drop_dim(out, dim, idx[size_t(i)]);
-        map2<T, T, T>(o, o, drop_dim(src, dim, i), add);
-      }
+      // Sub-block adds out[.., idx[i], ..] += src[.., i, ..], one plan for all of them (same
+      // layout, shifted bases). Threads split the positions within a block and each walks the
+      // whole index in order, so an output element is only ever updated by one thread, in index
+      // order (deterministic sums with duplicate indices).
+      const View* const vs[2] = {&out, &src};
+      const Plan<2> p = plan_without_dim<2>(vs, dim);
+      const int64_t es = static_cast<int64_t>(sizeof(T));
+      const int64_t so = out.strides[dim] * es, ss = src.strides[dim] * es;
+      const int64_t block = p.numel;
+      auto rows = [&](int64_t n, char* const* ptr, const int64_t* st, int64_t) {
+        T* o = reinterpret_cast<T*>(ptr[0]);
+        const T* a = reinterpret_cast<const T*>(ptr[1]);
+        if (st[0] == 1 && st[1] == 1) {
+          for (int64_t k = 0; k < n; ++k) accumulate(o[k], a[k]);
+        } else {
+          for (int64_t k = 0; k < n; ++k) accumulate(o[k * st[0]], a[k * st[1]]);
+        }
+      };
+      const int64_t grain = std::max<int64_t>(1, kParallelGrain / len);
+      parallel_range(block, grain, [&](int64_t b, int64_t e) {
+        for (int64_t i = 0; i < len; ++i) {
+          char* base[2] = {p.data[0] + idx[size_t(i)] * so, p.data[1] + i * ss};
+          run_range_at(p, base, b, e, rows);
+        }
+      });
       return;
     }
     // Small trailing blocks: each position outside dim owns its outputs; walk the index serially.

@@ -1592,6 +1592,29 @@ TEST(CpuKernels, RandomElementMapping) {
   }
 }
 
+TEST(CpuKernels, RandomElementMappingLarge) {
+  // Every element of a large strided output (split over threads, rows starting mid-block).
+  const uint64_t seed = 99, offset = (uint64_t(1) << 32) + 5;
+  for (Layout l : {Layout::Contig, Layout::Reversed}) {
+    Tensor f = make(DType::Float32, {317, 331}, l);
+    Tensor ir = make(DType::Int64, {317, 331}, l);
+    Tensor bern = make(DType::Bool, {317, 331}, l);
+    K().random(RandomKind::Uniform, f.v, seed, offset, 0.0, 1.0);
+    K().random(RandomKind::IntRange, ir.v, seed, offset, 0, 1 << 30);
+    K().random(RandomKind::Bernoulli, bern.v, seed, offset, 0.5, 0);
+    int64_t e = 0;
+    for_each_index({317, 331}, [&](const Sizes& i) {
+      const float u = philox::uniform_float(philox::word(seed, offset, uint64_t(e)));
+      ASSERT_EQ(float(get(f.v, i)), u) << e;
+      ASSERT_EQ(get(bern.v, i), u < 0.5f ? 1.0 : 0.0) << e;
+      uint32_t a, b;
+      philox::word_pair(seed, offset, uint64_t(e), a, b);
+      ASSERT_EQ(get_i(ir.v, i), int64_t(philox::below(a, b, uint64_t(1) << 30))) << e;
+      ++e;
+    });
+  }
+}
+
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
