@@ -117,4 +117,55 @@ const Tensor& mul_scalar_(const Tensor& self, double value);
 const Tensor& fill_(const Tensor& self, double value);
 const Tensor& copy_(const Tensor& self, const Tensor& src);
 
+// ---- convolution and pooling (autograd/derivatives_conv.cpp), with PyTorch's semantics and
+// layouts. Images are NCHW: input [N, C, H, W] or unbatched [C, H, W] (conv1d: [N, C, L] or
+// [C, L]); float32 or float64. stride, padding, dilation, output_padding and kernel_size take one
+// value (for both axes) or one per axis (conv1d: one). Every backward is written with these
+// differentiable ops, so gradients of any order are available.
+
+// Padding by name: Valid is no padding; Same pads so that the output has the input's size (stride
+// must be 1), the extra row/column at the bottom/right when dilation * (kernel - 1) is odd, as
+// PyTorch's padding="same".
+enum class ConvPadding { Valid, Same };
+// "valid" or "same" (anything else is an error naming `op`).
+ConvPadding conv_padding_from_string(const std::string& padding, const char* op = "conv2d");
+
+// weight [out_channels, in_channels / groups, kH, kW], bias [out_channels] or undefined.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Shape& stride = {1}, const Shape& padding = {0}, const Shape& dilation = {1},
+              int64_t groups = 1);
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Shape& stride,
+              ConvPadding padding, const Shape& dilation = {1}, int64_t groups = 1);
+// weight [out_channels, in_channels / groups, kW]; computed as conv2d over a unit height.
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Shape& stride = {1}, const Shape& padding = {0}, const Shape& dilation = {1},
+              int64_t groups = 1);
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Shape& stride,
+              ConvPadding padding, const Shape& dilation = {1}, int64_t groups = 1);
+// weight [in_channels, out_channels / groups, kH, kW], bias [out_channels]. The adjoint of
+// conv2d: output size (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding
+// + 1, output_padding smaller than stride or dilation. Arguments in PyTorch's order (groups
+// before dilation).
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const Shape& stride = {1}, const Shape& padding = {0},
+                        const Shape& output_padding = {0}, int64_t groups = 1,
+                        const Shape& dilation = {1});
+// stride empty: kernel_size. Padding is -infinity, at most half the kernel.
+Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride = {},
+                  const Shape& padding = {0}, const Shape& dilation = {1}, bool ceil_mode = false);
+// Also returns the int64 position (y * W + x in its input plane) of each maximum.
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Shape& kernel_size,
+                                                   const Shape& stride = {},
+                                                   const Shape& padding = {0},
+                                                   const Shape& dilation = {1},
+                                                   bool ceil_mode = false);
+// stride empty: kernel_size. Padding is zeros, at most half the kernel; the divisor is
+// divisor_override if given, else the window's size within the padded input
+// (count_include_pad) or the number of input elements in it.
+Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride = {},
+                  const Shape& padding = {0}, bool ceil_mode = false, bool count_include_pad = true,
+                  std::optional<int64_t> divisor_override = std::nullopt);
+// output_size: one value (square) or [out_h, out_w].
+Tensor adaptive_avg_pool2d(const Tensor& input, const Shape& output_size);
+
 }  // namespace tg

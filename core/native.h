@@ -1,7 +1,9 @@
 // The ops without autograd: each checks its inputs, allocates its output on the input's device
 // and calls that device's kernel through the dispatch table. autograd/ wraps them.
 #pragma once
+#include <array>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "tensor.h"
@@ -81,5 +83,56 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
 
 // ---- random: advances the global generator
 void random_(const Tensor& t, RandomKind kind, double a, double b);
+
+// ---- convolution and pooling (core/native_conv.cpp). NCHW images: input [N, C, H, W] or
+// unbatched [C, H, W] (the result is then unbatched too). Float32 or float64.
+
+// stride/dilation > 0; padding >= 0 on each side: pad_begin is the top/left padding, pad_end the
+// bottom/right (equal except for PyTorch's padding="same" with an even total).
+struct Conv2dParams {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> pad_begin{0, 0};
+  std::array<int64_t, 2> pad_end{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t groups = 1;
+};
+// weight [out_channels, in_channels / groups, kH, kW], bias [out_channels] or undefined.
+// Checks everything and names `op` ("conv2d", "conv1d") in errors.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+              const char* op = "conv2d");
+// The gradient of conv2d w.r.t. its input of shape input_shape, plus bias (undefined: none) on
+// the channel dim: conv_transpose2d's forward.
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dParams& p, const Tensor& bias = Tensor());
+// The gradient of conv2d w.r.t. its weight of shape weight_shape (summed over the batch).
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const Shape& weight_shape,
+                              const Conv2dParams& p);
+// weight [in_channels, out_channels / groups, kH, kW] (PyTorch's layout); the output's size is
+// (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1 per axis.
+// Checks everything; returns the output (conv2d_backward_input of the input, plus bias).
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const Conv2dParams& p, std::array<int64_t, 2> output_padding);
+// The output shape conv_transpose2d gives (after the same checks).
+Shape conv_transpose2d_output_shape(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                    const Conv2dParams& p, std::array<int64_t, 2> output_padding);
+
+struct Pool2dParams {
+  std::array<int64_t, 2> kernel{1, 1};
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};  // max pooling only
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // average pooling only
+  int64_t divisor_override = 0;   // average pooling only; 0: none
+};
+// Values and int64 indices (y * W + x within each input plane) of each window's maximum.
+std::tuple<Tensor, Tensor> max_pool2d(const Tensor& input, const Pool2dParams& p);
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& input_shape,
+                           const Pool2dParams& p);
+Tensor avg_pool2d(const Tensor& input, const Pool2dParams& p);
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, const Pool2dParams& p);
+// output_size: [out_h, out_w].
+Tensor adaptive_avg_pool2d(const Tensor& input, const Shape& output_size);
+Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape);
 
 }  // namespace tg::native
