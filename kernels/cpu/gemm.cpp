@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/simd_clones.h"
@@ -296,27 +297,90 @@ void gemm_fallback(const GemmArgs& g) {
   unsupported("gemm", g.dtype);
 }
 
+#ifdef TG_HAVE_CBLAS
+namespace {
+
+// One CBLAS call: C (m x n) = alpha op(A) op(B) + beta C, pointers at the block's corner.
+template <typename T>
+void blas_call(const GemmArgs& g, int64_t m, int64_t n, const T* a, const T* b, T* c) {
+  const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  const int im = static_cast<int>(m), in = static_cast<int>(n), ik = static_cast<int>(g.k);
+  const int lda = static_cast<int>(g.lda), ldb = static_cast<int>(g.ldb), ldc = static_cast<int>(g.ldc);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, im, in, ik, static_cast<float>(g.alpha), a, lda, b, ldb,
+                static_cast<float>(g.beta), c, ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, im, in, ik, g.alpha, a, lda, b, ldb, g.beta, c, ldc);
+  }
+}
+
+// OpenBLAS built with its own pthread pool competes with the OpenMP pool of the other kernels
+// (after each parallel region libgomp's workers spin for a while, and on a machine with as many
+// threads as cores the two pools then take turns: several times slower end to end). So such an
+// OpenBLAS runs single-threaded and the product is split over the OpenMP threads here instead.
+// (An OpenMP or sequential OpenBLAS is used the same way; inside our parallel region an OpenMP
+// OpenBLAS runs single-threaded by itself.) Note this sets OpenBLAS's global thread count.
+void configure_blas_threads() {
+#if defined(OPENBLAS_VERSION) && defined(OPENBLAS_THREAD)
+  static const bool done = [] {
+    if (openblas_get_parallel() == OPENBLAS_THREAD) openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+#endif
+}
+
+template <typename T>
+void gemm_blas(const GemmArgs& g) {
+  configure_blas_threads();
+  const T* A = static_cast<const T*>(g.a);
+  const T* B = static_cast<const T*>(g.b);
+  T* C = static_cast<T*>(g.c);
+  const int64_t m = g.m, n = g.n, batch = g.batch;
+  const double work = double(m) * double(n) * double(g.k) * double(batch);
+  const int64_t threads = max_threads();
+  if (threads <= 1 || work < 262144.0 || omp_in_parallel()) {
+    for (int64_t i = 0; i < batch; ++i)
+      blas_call<T>(g, m, n, A + i * g.stride_a, B + i * g.stride_b, C + i * g.stride_c);
+    return;
+  }
+  // Tasks: each batch item is cut into `pieces` row blocks (or column blocks when C is wide)
+  // so that there are about as many tasks as threads; pieces stay at least 16 rows/columns.
+  constexpr int64_t kMinEdge = 16;
+  const bool by_rows = m >= n;
+  const int64_t edge = by_rows ? m : n;
+  const int64_t want = (threads + batch - 1) / batch;
+  const int64_t pieces = std::max<int64_t>(1, std::min(want, edge / kMinEdge));
+  const int64_t tasks = batch * pieces;
+  const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t bi = t / pieces, pc = t % pieces;
+    const int64_t lo = edge * pc / pieces, hi = edge * (pc + 1) / pieces;
+    const T* a = A + bi * g.stride_a;
+    const T* b = B + bi * g.stride_b;
+    T* c = C + bi * g.stride_c;
+    if (by_rows) {
+      // Rows [lo, hi) of op(A) and C.
+      blas_call<T>(g, hi - lo, n, g.trans_a ? a + lo : a + lo * g.lda, b, c + lo * g.ldc);
+    } else {
+      // Columns [lo, hi) of op(B) and C.
+      blas_call<T>(g, m, hi - lo, a, g.trans_b ? b + lo * g.ldb : b + lo, c + lo);
+    }
+  }
+}
+
+}  // namespace
+#endif
+
 void gemm(const GemmArgs& g) {
 #ifdef TG_HAVE_CBLAS
   if (cblas_ok(g)) {
-    const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
-    const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
-    const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
-    const int lda = static_cast<int>(g.lda), ldb = static_cast<int>(g.ldb), ldc = static_cast<int>(g.ldc);
     if (g.dtype == DType::Float32) {
-      const float* a = static_cast<const float*>(g.a);
-      const float* b = static_cast<const float*>(g.b);
-      float* c = static_cast<float*>(g.c);
-      for (int64_t i = 0; i < g.batch; ++i)
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(g.alpha), a + i * g.stride_a,
-                    lda, b + i * g.stride_b, ldb, static_cast<float>(g.beta), c + i * g.stride_c, ldc);
+      gemm_blas<float>(g);
     } else {
-      const double* a = static_cast<const double*>(g.a);
-      const double* b = static_cast<const double*>(g.b);
-      double* c = static_cast<double*>(g.c);
-      for (int64_t i = 0; i < g.batch; ++i)
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a + i * g.stride_a, lda,
-                    b + i * g.stride_b, ldb, g.beta, c + i * g.stride_c, ldc);
+      gemm_blas<double>(g);
     }
     return;
   }
