@@ -6,25 +6,14 @@ median of the per-call times, after a warm-up. Usage, with the C++ side under th
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 build/bench/bench_conv
     /usr/bin/python3 bench/conv_torch.py 2
 """
-import statistics
+import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def time_per_call(step, seconds):
-    for _ in range(5):
-        step()
-    runs = []
-    for _ in range(5):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 5:
-            step()
-            n += 1
-        runs.append((time.perf_counter() - start) / n)
-    return statistics.median(runs)
+sys.path.insert(0, os.path.dirname(__file__))
+from mlp_step_torch import time_per_step as time_per_call  # noqa: E402
 
 
 def make_layer(in_channels, out_channels, size, input_grad):
