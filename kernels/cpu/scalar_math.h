@@ -174,9 +174,26 @@ inline T row_extreme(const T* p, int64_t n, T init) {
   return any_nan ? std::numeric_limits<T>::quiet_NaN() : t;
 }
 
+// erf for the exact-gelu kernels: float32 uses Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7,
+// the same approximation as PyTorch's vectorized CPU erf) on the vectorizable exp above; float64
+// uses libm. (The Erf op itself always uses libm, for full relative accuracy near 0.)
+inline float gelu_erf(float x, MathConsts mc) {
+  const uint32_t ux = float_to_bits(x);
+  const float ax = bits_to_float(ux & 0x7FFFFFFFu);
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float r = 1.061405429f;
+  r = r * t - 1.453152027f;
+  r = r * t + 1.421413741f;
+  r = r * t - 0.284496736f;
+  r = r * t + 0.254829592f;
+  const float e = 1.0f - r * t * exp_f32(-(x * x), mc);
+  return bits_to_float(float_to_bits(e) | (ux & 0x80000000u));  // e >= 0: copy x's sign
+}
+inline double gelu_erf(double x, MathConsts) { return std::erf(x); }
+
 template <typename T>
-inline T gelu(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+inline T gelu(T x, MathConsts mc) {
+  return T(0.5) * x * (T(1) + gelu_erf(x * T(0.70710678118654752440), mc));
 }
 
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2 / pi)
@@ -190,9 +207,9 @@ inline T gelu_tanh(T x, MathConsts mc) {
 
 // d/dx of the exact gelu: Phi(x) + x phi(x).
 template <typename T>
-inline T gelu_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1/sqrt(2 pi)
+inline T gelu_grad(T x, MathConsts mc) {
+  const T cdf = T(0.5) * (T(1) + gelu_erf(x * T(0.70710678118654752440), mc));
+  const T pdf = fexp(T(-0.5) * x * x, mc) * T(0.39894228040143267794);  // 1/sqrt(2 pi)
   return cdf + x * pdf;
 }
 

@@ -33,7 +33,7 @@ void unary_float(UnaryOp op, const View& out, const View& in, double p0, double 
       const T slope = static_cast<T>(p0);
       return map1<T, T>(out, in, [slope](T x) { return x * blend(x > T(0), T(1), slope); });
     }
-    case UnaryOp::Gelu: return map1<T, T>(out, in, [](T x) { return gelu(x); }, H);
+    case UnaryOp::Gelu: return map1_heavy<T, T>(out, in, [mc](T x) { return gelu(x, mc); });
     case UnaryOp::GeluTanh: return map1_heavy<T, T>(out, in, [mc](T x) { return gelu_tanh(x, mc); });
     case UnaryOp::Softplus: {
       const T beta = static_cast<T>(p0), threshold = static_cast<T>(p1);
@@ -138,7 +138,6 @@ void unary_int(UnaryOp op, const View& out, const View& in, double p0, double p1
 template <typename T>
 void activation_grad_float(ActivationGrad op, const View& gi, const View& go, const View& x,
                            const View& y, double p0, double p1) {
-  const int64_t H = kHeavyGrain;
   const MathConsts mc = math_consts();
   switch (op) {
     case ActivationGrad::Tanh:
@@ -152,7 +151,7 @@ void activation_grad_float(ActivationGrad op, const View& gi, const View& go, co
       return map2<T, T, T>(gi, go, x, [slope](T g, T v) { return g * blend(v > T(0), T(1), slope); });
     }
     case ActivationGrad::Gelu:
-      return map2<T, T, T>(gi, go, x, [](T g, T v) { return g * gelu_grad(v); }, H);
+      return map2_heavy<T, T, T>(gi, go, x, [mc](T g, T v) { return g * gelu_grad(v, mc); });
     case ActivationGrad::GeluTanh:
       return map2_heavy<T, T, T>(gi, go, x, [mc](T g, T v) { return g * gelu_tanh_grad(v, mc); });
     case ActivationGrad::Softplus: {

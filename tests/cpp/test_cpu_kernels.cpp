@@ -1750,6 +1750,28 @@ TEST(CpuKernels, Float32TranscendentalAccuracy) {
     }
     EXPECT_LE(worst, c.max_ulp) << "op " << int(c.op) << " worst at x=" << worst_x;
   }
+  // Exact gelu (float32 uses an erf approximation with |error| <= 1.5e-7, as PyTorch's CPU erf)
+  // and its gradient, against double references.
+  std::vector<float> gx;
+  for (double v = -12.0; v <= 12.0; v += 0.00113) gx.push_back(float(v));
+  std::vector<float> gy(gx.size()), ones(gx.size(), 1.0f), gg(gx.size());
+  K().unary(UnaryOp::Gelu, vec_view(gy), vec_view(gx), 0, 0);
+  View empty;
+  K().activation_grad(ActivationGrad::Gelu, vec_view(gg), vec_view(ones), vec_view(gx), empty, 0, 0);
+  for (size_t i = 0; i < gx.size(); ++i) {
+    const double x = gx[i];
+    const double tol = 3e-7 * std::max(1.0, std::abs(x));
+    ASSERT_NEAR(gy[i], ref_gelu(x), tol) << x;
+    ASSERT_NEAR(gg[i], ref_act_grad(ActivationGrad::Gelu, x, 0, 0, 0), tol) << x;
+  }
+  std::vector<float> special = {float(kNaN), float(kInf), -float(kInf), 0.0f, -0.0f};
+  std::vector<float> sy(special.size());
+  K().unary(UnaryOp::Gelu, vec_view(sy), vec_view(special), 0, 0);
+  EXPECT_TRUE(std::isnan(sy[0]));
+  EXPECT_EQ(sy[1], float(kInf));
+  EXPECT_TRUE(std::isnan(sy[2]) || sy[2] == 0.0f);  // -inf * 0: PyTorch gives nan
+  EXPECT_EQ(sy[3], 0.0f);
+  EXPECT_EQ(sy[4], 0.0f);
 }
 
 }  // namespace
