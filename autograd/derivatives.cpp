@@ -492,6 +492,20 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 // ============================================================== matmul, softmax
 
+namespace {
+// The gradients of a @ b (batched or not) w.r.t. a and b. A transposed operand (x @ W.t()) gets
+// its gradient computed transposed, so that the transpose's own backward hands a contiguous
+// gradient to W.
+Tensor mm_grad_a(const Tensor& g, const Tensor& a, const Tensor& b) {
+  return is_transposed_matrix(a) ? transpose(matmul(b, transpose(g, -1, -2)), -1, -2)
+                                 : matmul(g, transpose(b, -1, -2));
+}
+Tensor mm_grad_b(const Tensor& g, const Tensor& a, const Tensor& b) {
+  return is_transposed_matrix(b) ? transpose(matmul(transpose(g, -1, -2), a), -1, -2)
+                                 : matmul(transpose(a, -1, -2), g);
+}
+}  // namespace
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = native::matmul(a, b);
   if (needs_grad({&a, &b}))
@@ -511,10 +525,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       if (av.dim() == 1) g2 = unsqueeze(g2, -2);
       if (bv.dim() == 1) g2 = unsqueeze(g2, -1);
       if (g.needs(0)) {
-        // A transposed operand (x @ W.t()) gets its gradient computed transposed, so that the
-        // transpose's own backward hands a contiguous gradient to W.
-        Tensor ga = is_transposed_matrix(a2) ? transpose(matmul(b2, transpose(g2, -1, -2)), -1, -2)
-                                             : matmul(g2, transpose(b2, -1, -2));
+        Tensor ga = mm_grad_a(g2, a2, b2);
         g.in[0] = av.dim() == 1 ? reshape(sum_to(ga, {1, av.sizes()[0]}), av.sizes()) : ga;
       }
       if (g.needs(1)) {
@@ -526,12 +537,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           gb = is_transposed_matrix(b2) ? transpose(matmul(transpose(g_rows, 0, 1), a_rows), 0, 1)
                                         : matmul(transpose(a_rows, 0, 1), g_rows);
         } else {
-          gb = is_transposed_matrix(b2)
-                   ? transpose(matmul(transpose(g2, -1, -2), a2), -1, -2)
-                   : matmul(transpose(a2, -1, -2), g2);
+          gb = mm_grad_b(g2, a2, b2);
         }
         g.in[1] = bv.dim() == 1 ? reshape(sum_to(gb, {bv.sizes()[0], 1}), bv.sizes()) : gb;
       }
+    });
+  return out;
+}
+
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
+  Tensor out = native::addmm(bias, a, b);
+  if (needs_grad({&bias, &a, &b}))
+    record("addmm", {bias, a, b}, {out}, [sa = save(a), sb = save(b)](Grads& g) {
+      if (g.needs(0)) g.in[0] = g.g();  // the engine sums it down to the bias's shape
+      if (g.needs(1)) g.in[1] = mm_grad_a(g.g(), sa.get(), sb.get());
+      if (g.needs(2)) g.in[2] = mm_grad_b(g.g(), sa.get(), sb.get());
     });
   return out;
 }

@@ -77,6 +77,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sums broadcast dims away
 
 // ---- linear algebra and rows
 Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b);  // bias + a @ b, 2-D a and b
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 

@@ -639,9 +639,10 @@ GemmOperand gemm_operand(const Tensor& t) {
   return op;
 }
 
-Tensor batched_mm(const Tensor& a, const Tensor& b) {  // [B, M, K] @ [B, K, N]
+// [B, M, K] @ [B, K, N]; with `accumulate`, adds onto `out`'s values instead of overwriting them.
+Tensor batched_mm(const Tensor& a, const Tensor& b, Tensor out = Tensor(), bool accumulate = false) {
   const int64_t batch = a.sizes()[0], m = a.sizes()[1], k = a.sizes()[2], n = b.sizes()[2];
-  Tensor out = empty({batch, m, n}, a.dtype(), a.device());
+  if (!out.defined()) out = empty({batch, m, n}, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
   kernels::GemmArgs args;
@@ -661,6 +662,7 @@ Tensor batched_mm(const Tensor& a, const Tensor& b) {  // [B, M, K] @ [B, K, N]
   args.c = out.data_ptr();
   args.ldc = n;
   args.stride_c = m * n;
+  args.beta = accumulate ? 1.0 : 0.0;
   kernels_for("matmul", a.device()).gemm(args);
   return out;
 }
@@ -712,6 +714,28 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() > 1) out_shape.push_back(m);
   if (b.dim() > 1) out_shape.push_back(n);
   return view(out, out_shape);
+}
+
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
+  check_same_device("addmm", a, b);
+  check_same_device("addmm", bias, a);
+  TG_CHECK(a.dim() == 2 && b.dim() == 2, Value, "addmm: expected 2-D matrices, got shapes ",
+           a.sizes(), " and ", b.sizes());
+  TG_CHECK(a.dtype() == b.dtype() && bias.dtype() == a.dtype(), Type,
+           "addmm: expected bias and matrices of one dtype, got ", bias.dtype(), ", ", a.dtype(),
+           " and ", b.dtype());
+  TG_CHECK(is_floating(a.dtype()), Type, "addmm: expected floating-point operands, got ", a.dtype());
+  const int64_t m = a.sizes()[0], k = a.sizes()[1], n = b.sizes()[1];
+  TG_CHECK(k == b.sizes()[0], Value, "addmm: shapes ", a.sizes(), " and ", b.sizes(),
+           " cannot be multiplied (", k, " != ", b.sizes()[0], ")");
+  const Shape out_shape{m, n};
+  TG_CHECK(broadcast_shapes("addmm", bias.sizes(), out_shape) == out_shape, Value,
+           "addmm: bias of shape ", bias.sizes(), " does not broadcast to the product's shape ",
+           out_shape);
+  Tensor out = empty({1, m, n}, a.dtype(), a.device());
+  copy_(out, bias);
+  if (k == 0) return view(out, out_shape);
+  return view(batched_mm(unsqueeze(a, 0), unsqueeze(b, 0), out, /*accumulate=*/true), out_shape);
 }
 
 // ---------------------------------------------------------------- softmax

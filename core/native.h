@@ -71,6 +71,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sums broadcast dims away
 
 // ---- linear algebra and rows
 Tensor matmul(const Tensor& a, const Tensor& b);
+// bias + a @ b for 2-D a and b, bias broadcast to the product: one GEMM that accumulates onto the
+// bias (PyTorch's addmm with alpha = beta = 1).
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b);
 Tensor softmax(const Tensor& x, int64_t dim, bool log);
 Tensor softmax_backward(const Tensor& grad, const Tensor& out, int64_t dim, bool log);
 

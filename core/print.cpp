@@ -58,14 +58,14 @@ class Formatter {
     char buf[64];
     if constexpr (std::is_same_v<T, int64_t>) {
       std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-      return buf;
+    } else {
+      if (dtype_ == DType::Bool) return v != 0 ? "True" : "False";
+      if (std::isnan(v)) return "nan";
+      if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+      if (sci_) std::snprintf(buf, sizeof buf, "%.4e", v);
+      else if (int_mode_) std::snprintf(buf, sizeof buf, "%.0f.", v);
+      else std::snprintf(buf, sizeof buf, "%.4f", v);
     }
-    if (dtype_ == DType::Bool) return v != 0 ? "True" : "False";
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    if (sci_) std::snprintf(buf, sizeof buf, "%.4e", v);
-    else if (int_mode_) std::snprintf(buf, sizeof buf, "%.0f.", v);
-    else std::snprintf(buf, sizeof buf, "%.4f", v);
     return buf;
   }
 

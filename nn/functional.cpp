@@ -78,8 +78,15 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     TG_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), Value,
              "linear: bias must have shape [", weight.size(0), "] for weight of shape ",
              weight.sizes(), ", got ", bias.sizes());
-  Tensor out = tg::matmul(input, tg::transpose(weight, 0, 1));
-  return bias.defined() ? tg::add(out, bias) : out;
+  const Tensor weight_t = tg::transpose(weight, 0, 1);
+  if (!bias.defined()) return tg::matmul(input, weight_t);
+  if (input.dim() == 1) return tg::add(tg::matmul(input, weight_t), bias);
+  if (input.dim() == 2) return tg::addmm(bias, input, weight_t);
+  // Fold the leading dims into rows: one GEMM that starts from the bias.
+  Shape out_shape = input.sizes();
+  out_shape.back() = weight.size(0);
+  const int64_t rows = input.numel() == 0 ? 0 : input.numel() / weight.size(1);
+  return tg::reshape(tg::addmm(bias, tg::reshape(input, {rows, weight.size(1)}), weight_t), out_shape);
 }
 
 Tensor relu(const Tensor& input) { return tg::relu(input); }

@@ -401,6 +401,16 @@ TEST_F(AutogradGradcheck, MatmulShapes) {
                    {uniform({3, 2})});
 }
 
+TEST_F(AutogradGradcheck, Addmm) {
+  auto addmm = [](const Inputs& in) { return tg::addmm(in[0], in[1], in[2]); };
+  EXPECT_GRADCHECK(addmm, {uniform({2}), uniform({3, 4}), uniform({4, 2})});     // row bias
+  EXPECT_GRADCHECK(addmm, {uniform({3, 1}), uniform({3, 4}), uniform({4, 2})});  // column bias
+  EXPECT_GRADCHECK(addmm, {uniform({3, 2}), uniform({3, 4}), uniform({4, 2})});  // full bias
+  // Linear's form: x @ W.t() + b.
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::addmm(in[0], in[1], in[2].t()); },
+                   {uniform({5}), uniform({3, 4}), uniform({5, 4})});
+}
+
 TEST_F(AutogradGradcheck, MatmulOfViews) {
   Tensor a = uniform({4, 3}), b = uniform({2, 4});
   // Transposed inputs: a.t() is [3, 4], b.t() is [4, 2].

@@ -1235,6 +1235,33 @@ TEST(OpsMatmul, SignedInputsFloat32AndFloat64) {
   }
 }
 
+TEST(OpsMatmul, AddmmAccumulatesOntoTheBias) {
+  tg::manual_seed(23);
+  for (auto [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 1, 1}, {7, 33, 5}, {130, 64, 33}, {4, 0, 3}}) {
+    Tensor a = tg::randn({m, k}, tg::kFloat64);
+    Tensor w = tg::randn({n, k}, tg::kFloat64);
+    Tensor bias = tg::randn({n}, tg::kFloat64);
+    const std::vector<double> bias_before = vals(bias);
+    std::vector<double> scale;
+    std::vector<double> ref = ref_mm(vals(a), vals(w.t().contiguous()), m, k, n, &scale);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) ref[i * n + j] += bias_before[j];
+    Tensor c = tg::addmm(bias, a, w.t());
+    ASSERT_EQ(c.sizes(), (Shape{m, n}));
+    expect_matmul_close(vals(c), ref, scale, 1e-13, "addmm");
+    EXPECT_EQ(vals(bias), bias_before);  // the bias is read, never written
+  }
+  // A bias that is already the product's shape is copied, not overwritten.
+  Tensor full = tg::ones({2, 2});
+  Tensor c = tg::addmm(full, tg::eye(2), tg::full({2, 2}, 3.0));
+  EXPECT_EQ(vals(c), (std::vector<double>{4, 4, 4, 4}));
+  EXPECT_EQ(vals(full), (std::vector<double>{1, 1, 1, 1}));
+  EXPECT_THROW(tg::addmm(tg::ones({3}), tg::ones({2, 4}), tg::ones({4, 2})), tg::Error);
+  EXPECT_THROW(tg::addmm(tg::ones({2}), tg::ones({2, 4}), tg::ones({3, 2})), tg::Error);
+  EXPECT_THROW(tg::addmm(tg::ones({2}), tg::ones({2, 2, 4}), tg::ones({4, 2})), tg::Error);
+}
+
 TEST(OpsMatmul, OneDimOperands) {
   Tensor v = tg::tensor({1, 2, 3});
   Tensor w = tg::tensor({4, -5, 6});
