@@ -30,7 +30,7 @@ DType promote_types(DType a, DType b) {
 }
 
 Device::Device(const std::string& spec) {
-  if (spec == "cpu") {
+  if (spec == "cpu" || spec == "cpu:0") {
     type = DeviceType::CPU;
     return;
   }
@@ -44,7 +44,7 @@ Device::Device(const std::string& spec) {
       return;
     }
   }
-  TG_FAIL(Value, "device: expected \"cpu\", \"cuda\" or \"cuda:N\", got \"", spec, "\"");
+  TG_FAIL(Value, "device: expected \"cpu\", \"cpu:0\", \"cuda\" or \"cuda:N\", got \"", spec, "\"");
 }
 
 std::string Device::str() const {

@@ -27,7 +27,7 @@ struct Device {
   int index = 0;
   Device() = default;
   Device(DeviceType t, int i = 0) : type(t), index(i) {}
-  // "cpu", "cuda", "cuda:1"; anything else is an error.
+  // "cpu" (or "cpu:0"), "cuda", "cuda:1"; anything else is an error.
   Device(const std::string& spec);
   Device(const char* spec) : Device(std::string(spec)) {}
   bool is_cpu() const { return type == DeviceType::CPU; }

@@ -163,6 +163,8 @@ TEST(Errors, IndexTensorMustBeInt64) {
 TEST(Errors, DeviceUnavailableOrMismatched) {
   EXPECT_TG_ERROR(tg::Device("gpu"), Value, "device", "gpu");
   EXPECT_TG_ERROR(tg::Device("cuda:x"), Value, "device", "cuda:x");
+  EXPECT_TG_ERROR(tg::Device("cpu:1"), Value, "device", "cpu:1");
+  EXPECT_EQ(tg::Device("cpu:0"), tg::Device("cpu"));  // PyTorch's spelling of the one CPU
   if (tg::kernels::cuda_kernels() == nullptr) {
     // This build has no CUDA backend: creating or moving a tensor there is a clear error.
     EXPECT_TG_ERROR(tg::zeros({2}, tg::Device("cuda")), Runtime, "cuda", "without support");
