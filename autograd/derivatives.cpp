@@ -130,22 +130,25 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
   return out;
 }
 
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = native::binary("maximum", BinaryOp::Maximum, a, b);
+namespace {
+// maximum / minimum: the gradient goes to the winning operand; ties split it evenly.
+Tensor extremum(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  Tensor out = native::binary(name, op, a, b);
   if (needs_grad({&a, &b}))
-    record("maximum", {a, b}, {out}, [sa = save(a), sb = save(b)](Grads& g) {
-      // Ties split the gradient evenly.
+    record(name, {a, b}, {out}, [op, sa = save(a), sb = save(b)](Grads& g) {
       Tensor half = mul(g.g(), 0.5);
       Tensor tie = eq(sa.get(), sb.get());
-      Tensor a_wins = gt(sa.get(), sb.get());
+      Tensor a_wins = op == BinaryOp::Maximum ? gt(sa.get(), sb.get()) : lt(sa.get(), sb.get());
       Tensor zero = zeros_like(g.g());
       if (g.needs(0)) g.in[0] = where(tie, half, where(a_wins, g.g(), zero));
       if (g.needs(1)) g.in[1] = where(tie, half, where(a_wins, zero, g.g()));
     });
   return out;
 }
+}  // namespace
 
-Tensor minimum(const Tensor& a, const Tensor& b) { return neg(maximum(neg(a), neg(b))); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", BinaryOp::Maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", BinaryOp::Minimum, a, b); }
 
 // ============================================================== pointwise, tensor and scalar
 
@@ -198,6 +201,8 @@ Tensor pow(double base, const Tensor& exponent) {
 // ============================================================== pointwise, one tensor
 
 Tensor neg(const Tensor& x) {
+  TG_CHECK(x.dtype() != kBool, Type,
+           "neg: negation (the - operator) of a bool tensor is not supported; use logical_not()");
   Tensor out = native::unary("neg", UnaryOp::Neg, x);
   if (needs_grad({&x})) record("neg", {x}, {out}, [](Grads& g) { g.in[0] = neg(g.g()); });
   return out;
@@ -334,7 +339,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   TG_CHECK(mask.dtype() == kBool, Type, "masked_fill: mask must be a bool tensor, got ", mask.dtype());
   TG_CHECK(broadcast_shapes("masked_fill", x.sizes(), mask.sizes()) == x.sizes(), Value,
            "masked_fill: mask of shape ", mask.sizes(), " cannot be broadcast to ", x.sizes());
-  return where(mask, native::scalar_like(x, value), x);
+  // The result keeps x's dtype (an int64 tensor filled with 1.5 gets 1), as PyTorch's does.
+  return where(mask, native::to_dtype(native::scalar_like(x, value), x.dtype()), x);
 }
 
 Tensor eq(const Tensor& a, const Tensor& b) { return native::binary("eq", BinaryOp::Eq, a, b); }

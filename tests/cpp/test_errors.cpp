@@ -160,6 +160,10 @@ TEST(Errors, IndexTensorMustBeInt64) {
 
 // ---------------------------------------------------------------- devices
 
+TEST(Errors, NegationOfBool) {
+  EXPECT_TG_ERROR(tg::neg(tg::tensor({1, 0}, tg::kBool)), Type, "neg", "bool", "logical_not");
+}
+
 TEST(Errors, DeviceUnavailableOrMismatched) {
   EXPECT_TG_ERROR(tg::Device("gpu"), Value, "device", "gpu");
   EXPECT_TG_ERROR(tg::Device("cuda:x"), Value, "device", "cuda:x");

@@ -1585,6 +1585,10 @@ TEST(OpsIndex, MaskedFillWhereEmbedding) {
   Tensor mi = i64({1, 2, 3}).masked_fill(tg::tensor({0, 1, 0}, tg::kBool), 9);
   EXPECT_EQ(mi.dtype(), tg::kInt64);
   EXPECT_EQ(mi.to_vector<int64_t>(), (std::vector<int64_t>{1, 9, 3}));
+  // The fill value is cast to the tensor's dtype, which the result keeps.
+  Tensor mt = i64({1, 2, 3}).masked_fill(tg::tensor({1, 0, 1}, tg::kBool), 1.5);
+  EXPECT_EQ(mt.dtype(), tg::kInt64);
+  EXPECT_EQ(mt.to_vector<int64_t>(), (std::vector<int64_t>{1, 2, 1}));
   Tensor w = tg::where(x > 2, x, tg::zeros({1}));
   expect_exact(vals(w), {0, 0, 0, 3, 4, 5});
   Tensor w2 = tg::where(tg::tensor({1, 0}, tg::kBool).view({2, 1}), tg::tensor({1, 2, 3}), tg::tensor({-1, -2, -3}));
