@@ -852,7 +852,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 
 const Tensor& add_(const Tensor& self, const Tensor& other, double alpha) {
   const bool grad = needs_grad({&self, &other});
-  if (grad) autograd::check_inplace("add_", self);
+  if (grad) autograd::begin_inplace("add_", self);
   native::binary_("add_", BinaryOp::Add, self,
                   alpha == 1.0 ? other : native::unary("add_", UnaryOp::MulScalar, other, alpha));
   if (grad)
@@ -865,7 +865,7 @@ const Tensor& add_(const Tensor& self, const Tensor& other, double alpha) {
 
 const Tensor& sub_(const Tensor& self, const Tensor& other, double alpha) {
   const bool grad = needs_grad({&self, &other});
-  if (grad) autograd::check_inplace("sub_", self);
+  if (grad) autograd::begin_inplace("sub_", self);
   native::binary_("sub_", BinaryOp::Sub, self,
                   alpha == 1.0 ? other : native::unary("sub_", UnaryOp::MulScalar, other, alpha));
   if (grad)
@@ -878,7 +878,7 @@ const Tensor& sub_(const Tensor& self, const Tensor& other, double alpha) {
 
 const Tensor& mul_(const Tensor& self, const Tensor& other) {
   const bool grad = needs_grad({&self, &other});
-  if (grad) autograd::check_inplace("mul_", self);
+  if (grad) autograd::begin_inplace("mul_", self);
   SavedTensor old_self = grad && other.requires_grad() ? save(native::clone(self)) : SavedTensor();
   // self.mul_(self): other's value is self's old one, kept by the clone (saving self itself would
   // see the write, and would make a cycle: self -> its new node -> self).
@@ -894,7 +894,7 @@ const Tensor& mul_(const Tensor& self, const Tensor& other) {
 
 const Tensor& div_(const Tensor& self, const Tensor& other) {
   const bool grad = needs_grad({&self, &other});
-  if (grad) autograd::check_inplace("div_", self);
+  if (grad) autograd::begin_inplace("div_", self);
   SavedTensor old_self = grad && other.requires_grad() ? save(native::clone(self)) : SavedTensor();
   // self.div_(self): other's value is self's old one, kept by the clone (saving self itself would
   // see the write, and would make a cycle: self -> its new node -> self).
@@ -911,7 +911,7 @@ const Tensor& div_(const Tensor& self, const Tensor& other) {
 
 const Tensor& add_scalar_(const Tensor& self, double value) {
   const bool grad = needs_grad({&self});
-  if (grad) autograd::check_inplace("add_", self);
+  if (grad) autograd::begin_inplace("add_", self);
   native::unary_("add_", UnaryOp::AddScalar, self, value);
   if (grad) record("add_", {self}, {self}, [](Grads& g) { g.in[0] = g.g(); });
   return self;
@@ -919,7 +919,7 @@ const Tensor& add_scalar_(const Tensor& self, double value) {
 
 const Tensor& mul_scalar_(const Tensor& self, double value) {
   const bool grad = needs_grad({&self});
-  if (grad) autograd::check_inplace("mul_", self);
+  if (grad) autograd::begin_inplace("mul_", self);
   native::unary_("mul_", UnaryOp::MulScalar, self, value);
   if (grad) record("mul_", {self}, {self}, [value](Grads& g) { g.in[0] = mul(g.g(), value); });
   return self;
@@ -927,7 +927,7 @@ const Tensor& mul_scalar_(const Tensor& self, double value) {
 
 const Tensor& fill_(const Tensor& self, double value) {
   const bool grad = needs_grad({&self});
-  if (grad) autograd::check_inplace("fill_", self);
+  if (grad) autograd::begin_inplace("fill_", self);
   native::fill_(self, value);
   if (grad) record("fill_", {}, {self}, [](Grads&) {});  // the old values no longer matter
   return self;
@@ -935,7 +935,7 @@ const Tensor& fill_(const Tensor& self, double value) {
 
 const Tensor& copy_(const Tensor& self, const Tensor& src) {
   const bool grad = needs_grad({&self, &src});
-  if (grad) autograd::check_inplace("copy_", self);
+  if (grad) autograd::begin_inplace("copy_", self);
   native::copy_(self, src);
   if (grad)
     record("copy_", {src}, {self}, [from = src.device()](Grads& g) {

@@ -27,8 +27,16 @@ std::shared_ptr<Node> accumulator_for(const Tensor& leaf) {
   return node;
 }
 
-Edge edge_to(const Tensor& t) {
+// `op` names the consumer of t in errors.
+Edge edge_to(const char* op, const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return Edge{};
+  // A view made before an in-place op rewrote its base's history would route gradients through
+  // the old history: wrong values, silently. PyTorch regenerates the view's history; we refuse it.
+  TG_CHECK(!t.grad_fn() || !t.impl()->is_view ||
+               t.impl()->view_history_version == t.storage()->history_version,
+           Runtime, op, ": an input is a view taken before an in-place operation on the tensor it "
+           "views was recorded for autograd, so its gradient history is stale; take the view again "
+           "after the in-place operation");
   if (t.grad_fn()) return Edge{t.grad_fn(), t.impl()->output_nr};
   return Edge{accumulator_for(t), 0};
 }
@@ -74,7 +82,7 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
   node->next_edges.reserve(inputs.size());
   node->input_meta.reserve(inputs.size());
   for (const Tensor& t : inputs) {
-    node->next_edges.push_back(edge_to(t));
+    node->next_edges.push_back(edge_to(name, t));
     node->input_meta.push_back(t.defined() ? meta_of(t) : TensorMeta{});
   }
   node->backward = std::move(backward);
@@ -86,7 +94,7 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
   }
 }
 
-void check_inplace(const char* op, const Tensor& self) {
+void begin_inplace(const char* op, const Tensor& self) {
   if (!grad_enabled) return;
   TG_CHECK(!(self.is_leaf() && self.requires_grad()), Runtime, op,
            ": a leaf tensor that requires grad cannot be modified in place while grad mode is on "
@@ -98,6 +106,7 @@ void check_inplace(const char* op, const Tensor& self) {
            self.requires_grad() ? "the view requires grad" : "the source requires grad",
            ", and the tensor it views would not see the new history); use the out-of-place op, "
            "build the result with cat/stack, or clone() the view first");
+  ++self.storage()->history_version;
 }
 
 namespace {
@@ -176,7 +185,7 @@ void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_r
       native::check_same_device("backward", root, g);
       if (g.dtype() != root.dtype()) g = native::to_dtype(g, root.dtype());
     }
-    Edge e = edge_to(root);
+    Edge e = edge_to("backward", root);
     InputBuffer& buf = buffers[e.fn.get()];
     const size_t slots = e.fn->is_accumulator() ? 1 : e.fn->output_meta.size();
     if (buf.grads.size() < slots) buf.grads.resize(slots);
@@ -295,7 +304,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     const Tensor& t = inputs[i];
     TG_CHECK(t.defined() && t.requires_grad(), Runtime, "grad: input ", i,
              " does not require grad");
-    Edge e = edge_to(t);
+    Edge e = edge_to("grad", t);
     keep.push_back(e.fn);
     captures[e.fn.get()].push_back(Capture{i, e.input_nr});
   }

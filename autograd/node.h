@@ -90,9 +90,10 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn backward);
 
-// In-place ops that will be recorded: check `self` may be modified (not a leaf that requires
-// grad, not a view), then make `self` the output of the new node.
-void check_inplace(const char* op, const Tensor& self);
+// In-place ops that will be recorded call this first: it checks `self` may be modified (not a
+// leaf that requires grad, not a view) and marks the views of its memory taken so far as stale
+// (their history no longer describes the values); then the op makes `self` its node's output.
+void begin_inplace(const char* op, const Tensor& self);
 
 // Runs the tape backward from `roots` (each with a gradient, or undefined for a scalar root: 1).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,

@@ -108,6 +108,7 @@ Tensor as_strided(const Tensor& base, const Shape& sizes, const Shape& strides, 
   impl->offset = offset;
   impl->dtype = base.dtype();
   impl->is_view = true;
+  impl->view_history_version = base.storage()->history_version;
   return Tensor(std::move(impl));
 }
 

@@ -128,6 +128,7 @@ Tensor Tensor::detach() const {
   out->offset = t.offset;
   out->dtype = t.dtype;
   out->is_view = true;
+  out->view_history_version = t.storage->history_version;
   return Tensor(std::move(out));
 }
 

@@ -28,6 +28,9 @@ struct Storage {
   Device device;
   std::function<void(void*)> deleter;
   uint64_t version = 0;
+  // Bumped when an in-place op records new autograd history on this memory: views taken before
+  // then carry the old history (see TensorImpl::view_history_version).
+  uint64_t history_version = 0;
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -184,6 +187,7 @@ struct TensorImpl {
   DType dtype = DType::Float32;
   bool requires_grad = false;  // set on leaves by the user
   bool is_view = false;        // shares its storage with the tensor it was made from
+  uint64_t view_history_version = 0;  // views: the storage's history_version when made
   Tensor grad;
   std::shared_ptr<autograd::Node> grad_fn;  // the node that produced this tensor (non-leaves)
   uint32_t output_nr = 0;                   // which output of grad_fn this is

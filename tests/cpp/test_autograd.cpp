@@ -1254,6 +1254,36 @@ TEST(AutogradErrors, InPlaceIntoAViewWhileRecordingIsRefused) {
   expect_values(x.grad(), {8.0, 16.0, 24.0});
 }
 
+TEST(AutogradErrors, ViewTakenBeforeAnInPlaceOpOnItsBaseIsRefused) {
+  Tensor x = leaf({1.0, 2.0, 3.0}, {3});
+  Tensor y = x * 2.0;
+  Tensor early = y.narrow(0, 0, 2);
+  y.mul_(3.0);  // y = 6x now; `early` sees the new values but holds the old history (2x)
+  expect_values(early, {6, 12});
+  EXPECT_HAS_SUBSTR(error_message([&] { early.sum().backward(); }), "stale");
+  EXPECT_HAS_SUBSTR(error_message([&] { (early * x.narrow(0, 0, 2)).sum(); }), "view");
+  EXPECT_THROW(early.backward(tg::ones({2}, tg::kFloat64)), tg::Error);
+  // Taken after the in-place op, the view carries the new history.
+  y.narrow(0, 0, 2).sum().backward();
+  expect_values(x.grad(), {6, 6, 0});
+  // Modifying values without recording (an optimizer step) leaves the history valid.
+  Tensor w = leaf({1.0, 2.0}, {2});
+  Tensor wt = w.unsqueeze(0);
+  {
+    tg::NoGradGuard no_grad;
+    w.add_(tg::ones({2}, tg::kFloat64));
+  }
+  (wt * wt).sum().backward();
+  expect_values(w.grad(), {4, 6});
+  // A detached view is a constant: no history to go stale.
+  Tensor z = x * 2.0;
+  Tensor frozen = z.detach();
+  z.add_(1.0);
+  x.set_grad(Tensor());
+  (frozen * x).sum().backward();
+  expect_values(x.grad(), {3, 5, 7});
+}
+
 TEST(AutogradErrors, NonScalarBackwardNeedsAGradient) {
   Tensor x = leaf({1.0, 2.0}, {2});
   Tensor y = x * 2.0;
