@@ -254,8 +254,8 @@ class StateReader {
   std::set<std::string> used_;
 };
 
-OptimizerStateDict read_state_dict(const std::string& path, SafetensorsContent& file) {
-  return StateReader("optim::load(\"" + path + "\")", file).read();
+OptimizerStateDict read_state_dict(const char* op, const std::string& path, SafetensorsContent& file) {
+  return StateReader(std::string(op) + "(\"" + path + "\")", file).read();
 }
 
 // The caller's part of the metadata.
@@ -274,7 +274,7 @@ void save_state_dict(const OptimizerStateDict& dict, const std::string& path,
 
 OptimizerStateDict load_state_dict(const std::string& path, SafetensorsMetadata* metadata) {
   SafetensorsContent file = load_safetensors(path);
-  OptimizerStateDict dict = read_state_dict(path, file);
+  OptimizerStateDict dict = read_state_dict("optim::load_state_dict", path, file);
   if (metadata) *metadata = without_reserved(std::move(file.metadata));
   return dict;
 }
@@ -292,7 +292,7 @@ SafetensorsMetadata load(Optimizer& optimizer, const std::string& path) {
   auto name = file.metadata.find(kNameKey);
   TG_CHECK(name == file.metadata.end() || name->second == optimizer.name(), Value, where,
            ": the file holds the state of ", quoted(name->second), ", not of ", optimizer.name());
-  OptimizerStateDict dict = read_state_dict(path, file);
+  OptimizerStateDict dict = read_state_dict("optim::load", path, file);
   try {
     optimizer.load_state_dict(dict);
   } catch (const Error& e) {

@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -183,6 +184,75 @@ TEST(Safetensors, BytesMatchTheFormatBuiltByHand) {
   EXPECT_EQ(loaded.at("b").item<int64_t>(), 7);
   EXPECT_EQ(loaded.at("c").to_vector<double>(), (std::vector<double>{1, 0, 1}));
   EXPECT_TRUE(loaded.metadata.empty());
+}
+
+// An independent reader, written from the format's description with Python's standard library
+// only: it checks the layout and prints "name dtype shape sum" per tensor, then the metadata.
+const char* kPythonReader = R"PY(
+import json, struct, sys
+formats = {"F32": ("f", 4), "F64": ("d", 8), "I64": ("q", 8), "BOOL": ("?", 1)}
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack_from("<Q", data, 0)
+assert data[8:9] == b"{" and (8 + n) % 8 == 0
+header = json.loads(data[8:8 + n].decode("utf-8"))
+buffer = data[8 + n:]
+metadata = header.pop("__metadata__", {})
+end = 0
+for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
+    assert sorted(info) == ["data_offsets", "dtype", "shape"]
+    begin, stop = info["data_offsets"]
+    assert begin == end, name
+    code, size = formats[info["dtype"]]
+    count = 1
+    for d in info["shape"]:
+        count *= d
+    assert stop - begin == count * size, name
+    total = 0.0
+    for v in struct.unpack_from("<%d%s" % (count, code), buffer, begin):
+        total += float(v)
+    print(name, info["dtype"], json.dumps(info["shape"], separators=(",", ":")), repr(total))
+    end = stop
+assert end == len(buffer)
+for key in sorted(metadata):
+    print("metadata", key, metadata[key])
+)PY";
+
+TEST(Safetensors, ReadableByAnIndependentPythonReader) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  ScratchDir dir;
+  manual_seed(3);
+  const NamedTensors tensors = {{"w", randn({3, 4})},
+                                {"scale", scalar_tensor(0.25, kFloat64)},
+                                {"steps", tensor(std::vector<int64_t>{5, -7, int64_t(1) << 40}, {3})},
+                                {"mask", tensor({1.0, 0.0, 1.0, 1.0}, kBool)},
+                                {"none", zeros({2, 0})}};
+  const std::string path = dir.file("x.safetensors");
+  save_safetensors(path, tensors, {{"format", "pt"}, {"epoch", "12"}});
+  write_bytes(dir.file("reader.py"), kPythonReader);
+
+  FILE* pipe = ::popen(("/usr/bin/python3 " + dir.file("reader.py") + " " + path + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
+  ASSERT_EQ(::pclose(pipe), 0) << output;
+
+  std::istringstream lines(output);
+  std::string line;
+  for (const auto& [name, t] : tensors) {
+    ASSERT_TRUE(std::getline(lines, line)) << output;
+    std::ostringstream head;
+    head << name << " " << (t.dtype() == kFloat32 ? "F32" : t.dtype() == kFloat64 ? "F64" : t.dtype() == kInt64 ? "I64" : "BOOL")
+         << " [";
+    for (size_t d = 0; d < t.sizes().size(); ++d) head << (d ? "," : "") << t.sizes()[d];
+    head << "] ";
+    EXPECT_EQ(line.substr(0, head.str().size()), head.str());
+    double total = 0.0;  // in element order, as the reader adds them: the same bits
+    for (double v : t.to_vector<double>()) total += v;
+    EXPECT_EQ(std::stod(line.substr(head.str().size())), total) << line;
+  }
+  std::string rest((std::istreambuf_iterator<char>(lines)), {});
+  EXPECT_EQ(rest, "metadata epoch 12\nmetadata format pt\n");
 }
 
 // One hostile file: `bytes` written to disk must fail to load with a Value error naming the file
