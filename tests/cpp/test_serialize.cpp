@@ -367,6 +367,36 @@ TEST(Safetensors, HostileFilesGiveClearErrors) {
   expect_error([&] { load_safetensors(dir.file("")); }, Error::Kind::Value, {"not a regular file"}, "a folder");
 }
 
+TEST(Safetensors, CorruptedFilesLoadOrThrowNeverCrash) {
+  const NamedTensors tensors = {{"w", randn({2, 3})},
+                                {"n", tensor(std::vector<int64_t>{1, 2}, {2})},
+                                {"m", tensor({1.0, 0.0}, kBool)},
+                                {"s", scalar_tensor(2.0, kFloat64)}};
+  const std::string good = save_safetensors_to_bytes(tensors, {{"k", "v"}});
+  auto outcome = [](const std::string& bytes) {
+    const std::unique_ptr<char[]> copy(new char[bytes.size() + 1]);  // exactly the bytes, for ASan
+    std::memcpy(copy.get(), bytes.data(), bytes.size());
+    try {
+      load_safetensors_from_bytes(copy.get(), bytes.size());
+      return 0;
+    } catch (const Error&) {
+      return 1;
+    }
+  };
+  // Every truncation is refused.
+  for (size_t n = 0; n < good.size(); ++n) EXPECT_EQ(outcome(good.substr(0, n)), 1) << "prefix of " << n;
+  // Random byte changes either load or throw tg::Error (anything else fails the test).
+  std::mt19937 rng(7);
+  int refused = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string bad = good;
+    for (int k = 0, flips = 1 + static_cast<int>(rng() % 3); k < flips; ++k)
+      bad[rng() % bad.size()] = static_cast<char>(rng() % 256);
+    refused += outcome(bad);
+  }
+  EXPECT_GT(refused, 1000);
+}
+
 TEST(Safetensors, SaveErrors) {
   ScratchDir dir;
   const std::string path = dir.file("x.safetensors");
