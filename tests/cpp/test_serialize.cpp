@@ -5,12 +5,14 @@
 // moments (the previous file must survive).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -422,6 +424,36 @@ TEST(Safetensors, SaveErrors) {
   expect_error([&] { save_safetensors(dir.file("taken"), {{"a", t}}); }, Error::Kind::Runtime,
                {"\"" + dir.file("taken") + "\"", "rename", "Is a directory"}, "target is a folder");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"taken"});
+}
+
+TEST(Safetensors, FailedWriteKeepsThePreviousFileAndRemovesTheTemporary) {
+  ScratchDir dir;
+  const std::string path = dir.file("x.safetensors");
+  save_safetensors(path, {{"a", ones({4})}});
+  const std::string before = read_bytes(path);
+  // A child whose files may not grow past 1000 bytes: the write of a 40 kB file fails (EFBIG).
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {1000, 1000};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      save_safetensors(path, {{"a", ones({10000})}});
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      const bool named = msg.find("\"" + path + "\"") != std::string::npos &&
+                         msg.find(std::strerror(EFBIG)) != std::string::npos;
+      ::_exit(named ? 0 : 2);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error; 2: the message lacks the path or the reason";
+  EXPECT_EQ(read_bytes(path), before);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"x.safetensors"});
 }
 
 // ---------------------------------------------------------------- modules
