@@ -732,7 +732,10 @@ TEST(Safetensors, SaveKilledMidWayLeavesAWholeFile) {
     set_version(v);
     save_safetensors(path, {{"a", a}, {"b", b.narrow(0, 0, n / 8)}}, {{"version", std::to_string(v)}});
   };
+  // Kills land at random moments within about three saves' time, whatever the disk's speed.
+  const auto start = std::chrono::steady_clock::now();
   save_version(0);
+  const auto save_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
 
   std::mt19937 rng(12345);
   std::set<int64_t> seen;
@@ -747,7 +750,7 @@ TEST(Safetensors, SaveKilledMidWayLeavesAWholeFile) {
       }
       ::_exit(3);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 150));
+    std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % (3 * save_us + 1)));
     ::kill(child, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
