@@ -8,4 +8,5 @@
 #include "lr_scheduler.h"
 #include "optimizer.h"
 #include "rmsprop.h"
+#include "serialize.h"
 #include "sgd.h"
