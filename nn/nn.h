@@ -8,3 +8,4 @@
 #include "loss.h"
 #include "module.h"
 #include "pooling.h"
+#include "rnn.h"

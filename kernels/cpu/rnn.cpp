@@ -1,0 +1,152 @@
+// CPU recurrent-cell steps (RnnCellArgs in kernel_api.h): the gate activations, the state update
+// and, for the backward, all gate gradients in one pass over each row. The backward recomputes
+// the activations from the saved pre-activations instead of keeping them from the forward.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace tg::kernels::cpu {
+namespace {
+
+template <typename F>
+void with_float_type(const char* what, DType t, F&& f) {
+  if (t == DType::Float32) f(Tag<float>{});
+  else if (t == DType::Float64) f(Tag<double>{});
+  else unsupported(what, t);
+}
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+// Rows of the batch split over threads; each row is `row_cost` elements of work.
+template <typename F>
+void for_each_row(int64_t batch, int64_t row_cost, F&& body) {
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(row_cost, 1));
+  parallel_range(batch, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) body(b);
+  });
+}
+
+// The LSTM's activated gates of unit j in one row (pre-activations: the sum of both addends).
+template <typename T>
+struct LstmGates {
+  T i, f, g, o;
+  LstmGates(const T* x, const T* y, int64_t h, int64_t j)
+      : i(sigmoid(x[j] + y[j])),
+        f(sigmoid(x[h + j] + y[h + j])),
+        g(std::tanh(x[2 * h + j] + y[2 * h + j])),
+        o(sigmoid(x[3 * h + j] + y[3 * h + j])) {}
+};
+
+template <typename T>
+struct GruGates {
+  T r, z, n, hidden_n;  // hidden_n: the n block of hidden_gates, which r scales
+  GruGates(const T* x, const T* y, int64_t h, int64_t j)
+      : r(sigmoid(x[j] + y[j])),
+        z(sigmoid(x[h + j] + y[h + j])),
+        n(0),
+        hidden_n(y[2 * h + j]) {
+    n = std::tanh(x[2 * h + j] + r * hidden_n);
+  }
+};
+
+}  // namespace
+
+void lstm_cell(const RnnCellArgs& a, void* h_out, void* c_out) {
+  with_float_type("lstm_cell", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t H = a.hidden;
+    for_each_row(a.batch, 4 * H, [&](int64_t b) {
+      const T* x = static_cast<const T*>(a.input_gates) + b * 4 * H;
+      const T* y = static_cast<const T*>(a.hidden_gates) + b * 4 * H;
+      const T* c = static_cast<const T*>(a.state) + b * H;
+      T* h_new = static_cast<T*>(h_out) + b * H;
+      T* c_new = static_cast<T*>(c_out) + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const LstmGates<T> gate(x, y, H, j);
+        const T cell = gate.f * c[j] + gate.i * gate.g;
+        c_new[j] = cell;
+        h_new[j] = gate.o * std::tanh(cell);
+      }
+    });
+  });
+}
+
+void lstm_cell_backward(const RnnCellArgs& a, const void* grad_h, const void* grad_c,
+                        void* grad_gates, void* grad_state) {
+  with_float_type("lstm_cell_backward", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t H = a.hidden;
+    for_each_row(a.batch, 8 * H, [&](int64_t b) {
+      const T* x = static_cast<const T*>(a.input_gates) + b * 4 * H;
+      const T* y = static_cast<const T*>(a.hidden_gates) + b * 4 * H;
+      const T* c = static_cast<const T*>(a.state) + b * H;
+      const T* gh = static_cast<const T*>(grad_h) + b * H;
+      const T* gc = static_cast<const T*>(grad_c) + b * H;
+      T* d_gates = static_cast<T*>(grad_gates) + b * 4 * H;
+      T* d_c = static_cast<T*>(grad_state) + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const LstmGates<T> gate(x, y, H, j);
+        const T tanh_cell = std::tanh(gate.f * c[j] + gate.i * gate.g);
+        // The cell's gradient: directly from c_out, and through h_out = o * tanh(c_out).
+        const T d_cell = gc[j] + gh[j] * gate.o * (T(1) - tanh_cell * tanh_cell);
+        d_gates[j] = d_cell * gate.g * gate.i * (T(1) - gate.i);
+        d_gates[H + j] = d_cell * c[j] * gate.f * (T(1) - gate.f);
+        d_gates[2 * H + j] = d_cell * gate.i * (T(1) - gate.g * gate.g);
+        d_gates[3 * H + j] = gh[j] * tanh_cell * gate.o * (T(1) - gate.o);
+        d_c[j] = d_cell * gate.f;
+      }
+    });
+  });
+}
+
+void gru_cell(const RnnCellArgs& a, void* h_out) {
+  with_float_type("gru_cell", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t H = a.hidden;
+    for_each_row(a.batch, 3 * H, [&](int64_t b) {
+      const T* x = static_cast<const T*>(a.input_gates) + b * 3 * H;
+      const T* y = static_cast<const T*>(a.hidden_gates) + b * 3 * H;
+      const T* h = static_cast<const T*>(a.state) + b * H;
+      T* h_new = static_cast<T*>(h_out) + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const GruGates<T> gate(x, y, H, j);
+        h_new[j] = gate.n + gate.z * (h[j] - gate.n);
+      }
+    });
+  });
+}
+
+void gru_cell_backward(const RnnCellArgs& a, const void* grad_h, void* grad_input_gates,
+                       void* grad_hidden_gates, void* grad_state) {
+  with_float_type("gru_cell_backward", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t H = a.hidden;
+    for_each_row(a.batch, 7 * H, [&](int64_t b) {
+      const T* x = static_cast<const T*>(a.input_gates) + b * 3 * H;
+      const T* y = static_cast<const T*>(a.hidden_gates) + b * 3 * H;
+      const T* h = static_cast<const T*>(a.state) + b * H;
+      const T* g = static_cast<const T*>(grad_h) + b * H;
+      T* d_in = static_cast<T*>(grad_input_gates) + b * 3 * H;
+      T* d_hid = static_cast<T*>(grad_hidden_gates) + b * 3 * H;
+      T* d_h = static_cast<T*>(grad_state) + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const GruGates<T> gate(x, y, H, j);
+        const T d_n = g[j] * (T(1) - gate.z) * (T(1) - gate.n * gate.n);  // w.r.t. n's argument
+        const T d_r = d_n * gate.hidden_n * gate.r * (T(1) - gate.r);
+        const T d_z = g[j] * (h[j] - gate.n) * gate.z * (T(1) - gate.z);
+        d_in[j] = d_hid[j] = d_r;
+        d_in[H + j] = d_hid[H + j] = d_z;
+        d_in[2 * H + j] = d_n;
+        d_hid[2 * H + j] = d_n * gate.r;
+        d_h[j] = g[j] * gate.z;
+      }
+    });
+  });
+}
+
+}  // namespace tg::kernels::cpu
