@@ -3,6 +3,7 @@
 // of core/native_rnn.h where the device has them; the composed forms below are the same
 // formulas written with differentiable ops, used on other devices and under create_graph (so
 // that gradients of gradients are on the tape).
+#include <atomic>
 #include <tuple>
 
 #include "../core/native.h"
@@ -86,17 +87,25 @@ std::tuple<Tensor, Tensor, Tensor> gru_cell_backward_composed(const Tensor& inpu
   return {cat({d_r, d_z, d_n}, 1), cat({d_r, d_z, mul(d_n, gate.r)}, 1), mul(grad_h, gate.z)};
 }
 
-// The fused kernels serve a first-order backward; create_graph needs the composed formula.
-bool use_fused_backward(const Tensor& t) {
-  return !autograd::is_grad_enabled() && native::has_fused_rnn_cells(t.device());
+std::atomic<bool> fused_cells_enabled{true};
+
+bool use_fused(const Tensor& t) {
+  return fused_cells_enabled.load(std::memory_order_relaxed) &&
+         native::has_fused_rnn_cells(t.device());
 }
 
+// The fused kernels serve a first-order backward; create_graph needs the composed formula.
+bool use_fused_backward(const Tensor& t) { return !autograd::is_grad_enabled() && use_fused(t); }
+
 }  // namespace
+
+void set_fused_rnn_cells_enabled(bool enabled) { fused_cells_enabled = enabled; }
+bool fused_rnn_cells_enabled() { return fused_cells_enabled; }
 
 std::tuple<Tensor, Tensor> lstm_cell_update(const Tensor& input_gates, const Tensor& hidden_gates,
                                             const Tensor& c) {
   native::check_rnn_cell_operands("lstm_cell_update", 4, input_gates, hidden_gates, c);
-  if (!native::has_fused_rnn_cells(c.device()))
+  if (!use_fused(c))
     return lstm_cell_composed(input_gates, hidden_gates, c);
   auto [h_out, c_out] = native::lstm_cell(input_gates, hidden_gates, c);
   if (needs_grad({&input_gates, &hidden_gates, &c}))
@@ -116,7 +125,7 @@ std::tuple<Tensor, Tensor> lstm_cell_update(const Tensor& input_gates, const Ten
 
 Tensor gru_cell_update(const Tensor& input_gates, const Tensor& hidden_gates, const Tensor& h) {
   native::check_rnn_cell_operands("gru_cell_update", 3, input_gates, hidden_gates, h);
-  if (!native::has_fused_rnn_cells(h.device()))
+  if (!use_fused(h))
     return gru_cell_composed(input_gates, hidden_gates, h);
   Tensor h_out = native::gru_cell(input_gates, hidden_gates, h);
   if (needs_grad({&input_gates, &hidden_gates, &h}))

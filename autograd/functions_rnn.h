@@ -23,6 +23,11 @@ std::tuple<Tensor, Tensor> lstm_cell_update(const Tensor& input_gates, const Ten
 // n blocks of input_gates and hidden_gates; returns h_out = (1 - z) * n + z * h.
 Tensor gru_cell_update(const Tensor& input_gates, const Tensor& hidden_gates, const Tensor& h);
 
+// Whether cell steps use the device's fused kernels where it has them (the default) or the
+// composed ops everywhere: the two paths stay selectable, to test and time one against the other.
+void set_fused_rnn_cells_enabled(bool enabled);
+bool fused_rnn_cells_enabled();
+
 // The slices of x along dim, as views (torch.unbind). One node for all of them, whose backward
 // stacks their gradients, so a loop over time steps costs no more than the tensor once.
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);

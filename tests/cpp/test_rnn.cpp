@@ -211,6 +211,14 @@ TEST(RnnReference, Float32MatchesPyTorchWithinFloatPrecision) {
   for (const Case& c : rnn_reference::cases()) ExpectMatchesPyTorch(c, tg::kFloat32, 1e-4, 1e-5);
 }
 
+// The cell steps composed from ops (the path of devices without fused kernels).
+TEST(RnnReference, ComposedCellStepsMatchPyTorch) {
+  tg::set_fused_rnn_cells_enabled(false);
+  for (const Case& c : rnn_reference::cases()) ExpectMatchesPyTorch(c, tg::kFloat64, 1e-9, 1e-12);
+  tg::set_fused_rnn_cells_enabled(true);
+  EXPECT_TRUE(tg::fused_rnn_cells_enabled());
+}
+
 // ---------------------------------------------------------------- gradcheck
 
 // Output, h_n and c_n flattened into one tensor.
