@@ -237,7 +237,9 @@ std::tuple<Tensor, std::vector<Tensor>> RNNBase::run_direction(const Tensor& inp
   // One GEMM gives the input's share of the gates for every step; each step then needs one
   // [N, H] x [H, G * H] product.
   const std::vector<Tensor> input_gates = unbind(F::linear(input, weight_ih, input_bias), 0);
-  const Tensor weight_hh_t = tg::transpose(weight_hh, 0, 1);
+  // Materialized once: each step's weight gradient is then a plain contiguous matrix, and the
+  // per-step gradients sum without a strided (transposing) pass each.
+  const Tensor weight_hh_t = tg::contiguous(tg::transpose(weight_hh, 0, 1));
   const int64_t steps = static_cast<int64_t>(input_gates.size());
   std::vector<Tensor> outputs(input_gates.size());
   for (int64_t s = 0; s < steps; ++s) {

@@ -1,10 +1,14 @@
 // CPU recurrent-cell steps (RnnCellArgs in kernel_api.h): the gate activations, the state update
 // and, for the backward, all gate gradients in one pass over each row. The backward recomputes
 // the activations from the saved pre-activations instead of keeping them from the forward.
+// Rows are split over threads; each row's loop is compiled for AVX2 too (TG_SIMD_CLONES) and
+// uses scalar_math.h's float32 exp/tanh/sigmoid, which vectorize (libm's calls would not).
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/scalar_math.h"
+#include "kernels/cpu/simd_clones.h"
 #include "kernels/cpu/strided_loop.h"
 
 namespace tg::kernels::cpu {
@@ -15,11 +19,6 @@ void with_float_type(const char* what, DType t, F&& f) {
   if (t == DType::Float32) f(Tag<float>{});
   else if (t == DType::Float64) f(Tag<double>{});
   else unsupported(what, t);
-}
-
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
 }
 
 // Rows of the batch split over threads; each row is `row_cost` elements of work.
@@ -35,24 +34,84 @@ void for_each_row(int64_t batch, int64_t row_cost, F&& body) {
 template <typename T>
 struct LstmGates {
   T i, f, g, o;
-  LstmGates(const T* x, const T* y, int64_t h, int64_t j)
-      : i(sigmoid(x[j] + y[j])),
-        f(sigmoid(x[h + j] + y[h + j])),
-        g(std::tanh(x[2 * h + j] + y[2 * h + j])),
-        o(sigmoid(x[3 * h + j] + y[3 * h + j])) {}
+  LstmGates(const T* x, const T* y, int64_t h, int64_t j, MathConsts mc)
+      : i(sigmoid(x[j] + y[j], mc)),
+        f(sigmoid(x[h + j] + y[h + j], mc)),
+        g(ftanh(x[2 * h + j] + y[2 * h + j], mc)),
+        o(sigmoid(x[3 * h + j] + y[3 * h + j], mc)) {}
 };
 
 template <typename T>
 struct GruGates {
   T r, z, n, hidden_n;  // hidden_n: the n block of hidden_gates, which r scales
-  GruGates(const T* x, const T* y, int64_t h, int64_t j)
-      : r(sigmoid(x[j] + y[j])),
-        z(sigmoid(x[h + j] + y[h + j])),
-        n(0),
-        hidden_n(y[2 * h + j]) {
-    n = std::tanh(x[2 * h + j] + r * hidden_n);
-  }
+  GruGates(const T* x, const T* y, int64_t h, int64_t j, MathConsts mc)
+      : r(sigmoid(x[j] + y[j], mc)),
+        z(sigmoid(x[h + j] + y[h + j], mc)),
+        n(ftanh(x[2 * h + j] + r * y[2 * h + j], mc)),
+        hidden_n(y[2 * h + j]) {}
 };
+
+// One row of each step (the loops the SIMD clones cover); pointers are at the row's start and
+// never overlap (restrict: the vectorizer needs no alias checks).
+template <typename T>
+TG_SIMD_CLONES void lstm_row(const T* __restrict__ x, const T* __restrict__ y,
+                             const T* __restrict__ c, T* __restrict__ h_new, T* __restrict__ c_new,
+                             int64_t H, MathConsts mc) {
+  for (int64_t j = 0; j < H; ++j) {
+    const LstmGates<T> gate(x, y, H, j, mc);
+    const T cell = gate.f * c[j] + gate.i * gate.g;
+    c_new[j] = cell;
+    h_new[j] = gate.o * ftanh(cell, mc);
+  }
+}
+
+template <typename T>
+TG_SIMD_CLONES void lstm_backward_row(const T* __restrict__ x, const T* __restrict__ y,
+                                      const T* __restrict__ c, const T* __restrict__ gh,
+                                      const T* __restrict__ gc, T* __restrict__ d_gates,
+                                      T* __restrict__ d_c, int64_t H, MathConsts mc) {
+  for (int64_t j = 0; j < H; ++j) {
+    const LstmGates<T> gate(x, y, H, j, mc);
+    const T tanh_cell = ftanh(gate.f * c[j] + gate.i * gate.g, mc);
+    // The cell's gradient: directly from c_out, and through h_out = o * tanh(c_out).
+    const T d_cell = gc[j] + gh[j] * gate.o * (T(1) - tanh_cell * tanh_cell);
+    d_gates[j] = d_cell * gate.g * gate.i * (T(1) - gate.i);
+    d_gates[H + j] = d_cell * c[j] * gate.f * (T(1) - gate.f);
+    d_gates[2 * H + j] = d_cell * gate.i * (T(1) - gate.g * gate.g);
+    d_gates[3 * H + j] = gh[j] * tanh_cell * gate.o * (T(1) - gate.o);
+    d_c[j] = d_cell * gate.f;
+  }
+}
+
+template <typename T>
+TG_SIMD_CLONES void gru_row(const T* __restrict__ x, const T* __restrict__ y,
+                            const T* __restrict__ h, T* __restrict__ h_new, int64_t H,
+                            MathConsts mc) {
+  for (int64_t j = 0; j < H; ++j) {
+    const GruGates<T> gate(x, y, H, j, mc);
+    h_new[j] = gate.n + gate.z * (h[j] - gate.n);
+  }
+}
+
+template <typename T>
+TG_SIMD_CLONES void gru_backward_row(const T* __restrict__ x, const T* __restrict__ y,
+                                     const T* __restrict__ h, const T* __restrict__ g,
+                                     T* __restrict__ d_in, T* __restrict__ d_hid,
+                                     T* __restrict__ d_h, int64_t H, MathConsts mc) {
+  for (int64_t j = 0; j < H; ++j) {
+    const GruGates<T> gate(x, y, H, j, mc);
+    const T d_n = g[j] * (T(1) - gate.z) * (T(1) - gate.n * gate.n);  // w.r.t. n's argument
+    const T d_r = d_n * gate.hidden_n * gate.r * (T(1) - gate.r);
+    const T d_z = g[j] * (h[j] - gate.n) * gate.z * (T(1) - gate.z);
+    d_in[j] = d_r;
+    d_hid[j] = d_r;
+    d_in[H + j] = d_z;
+    d_hid[H + j] = d_z;
+    d_in[2 * H + j] = d_n;
+    d_hid[2 * H + j] = d_n * gate.r;
+    d_h[j] = g[j] * gate.z;
+  }
+}
 
 }  // namespace
 
@@ -60,18 +119,12 @@ void lstm_cell(const RnnCellArgs& a, void* h_out, void* c_out) {
   with_float_type("lstm_cell", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t H = a.hidden;
+    const MathConsts mc = math_consts();
     for_each_row(a.batch, 4 * H, [&](int64_t b) {
-      const T* x = static_cast<const T*>(a.input_gates) + b * 4 * H;
-      const T* y = static_cast<const T*>(a.hidden_gates) + b * 4 * H;
-      const T* c = static_cast<const T*>(a.state) + b * H;
-      T* h_new = static_cast<T*>(h_out) + b * H;
-      T* c_new = static_cast<T*>(c_out) + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const LstmGates<T> gate(x, y, H, j);
-        const T cell = gate.f * c[j] + gate.i * gate.g;
-        c_new[j] = cell;
-        h_new[j] = gate.o * std::tanh(cell);
-      }
+      lstm_row(static_cast<const T*>(a.input_gates) + b * 4 * H,
+               static_cast<const T*>(a.hidden_gates) + b * 4 * H,
+               static_cast<const T*>(a.state) + b * H, static_cast<T*>(h_out) + b * H,
+               static_cast<T*>(c_out) + b * H, H, mc);
     });
   });
 }
@@ -81,25 +134,15 @@ void lstm_cell_backward(const RnnCellArgs& a, const void* grad_h, const void* gr
   with_float_type("lstm_cell_backward", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t H = a.hidden;
+    const MathConsts mc = math_consts();
     for_each_row(a.batch, 8 * H, [&](int64_t b) {
-      const T* x = static_cast<const T*>(a.input_gates) + b * 4 * H;
-      const T* y = static_cast<const T*>(a.hidden_gates) + b * 4 * H;
-      const T* c = static_cast<const T*>(a.state) + b * H;
-      const T* gh = static_cast<const T*>(grad_h) + b * H;
-      const T* gc = static_cast<const T*>(grad_c) + b * H;
-      T* d_gates = static_cast<T*>(grad_gates) + b * 4 * H;
-      T* d_c = static_cast<T*>(grad_state) + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const LstmGates<T> gate(x, y, H, j);
-        const T tanh_cell = std::tanh(gate.f * c[j] + gate.i * gate.g);
-        // The cell's gradient: directly from c_out, and through h_out = o * tanh(c_out).
-        const T d_cell = gc[j] + gh[j] * gate.o * (T(1) - tanh_cell * tanh_cell);
-        d_gates[j] = d_cell * gate.g * gate.i * (T(1) - gate.i);
-        d_gates[H + j] = d_cell * c[j] * gate.f * (T(1) - gate.f);
-        d_gates[2 * H + j] = d_cell * gate.i * (T(1) - gate.g * gate.g);
-        d_gates[3 * H + j] = gh[j] * tanh_cell * gate.o * (T(1) - gate.o);
-        d_c[j] = d_cell * gate.f;
-      }
+      lstm_backward_row(static_cast<const T*>(a.input_gates) + b * 4 * H,
+                        static_cast<const T*>(a.hidden_gates) + b * 4 * H,
+                        static_cast<const T*>(a.state) + b * H,
+                        static_cast<const T*>(grad_h) + b * H,
+                        static_cast<const T*>(grad_c) + b * H,
+                        static_cast<T*>(grad_gates) + b * 4 * H,
+                        static_cast<T*>(grad_state) + b * H, H, mc);
     });
   });
 }
@@ -108,15 +151,11 @@ void gru_cell(const RnnCellArgs& a, void* h_out) {
   with_float_type("gru_cell", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t H = a.hidden;
+    const MathConsts mc = math_consts();
     for_each_row(a.batch, 3 * H, [&](int64_t b) {
-      const T* x = static_cast<const T*>(a.input_gates) + b * 3 * H;
-      const T* y = static_cast<const T*>(a.hidden_gates) + b * 3 * H;
-      const T* h = static_cast<const T*>(a.state) + b * H;
-      T* h_new = static_cast<T*>(h_out) + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const GruGates<T> gate(x, y, H, j);
-        h_new[j] = gate.n + gate.z * (h[j] - gate.n);
-      }
+      gru_row(static_cast<const T*>(a.input_gates) + b * 3 * H,
+              static_cast<const T*>(a.hidden_gates) + b * 3 * H,
+              static_cast<const T*>(a.state) + b * H, static_cast<T*>(h_out) + b * H, H, mc);
     });
   });
 }
@@ -126,25 +165,15 @@ void gru_cell_backward(const RnnCellArgs& a, const void* grad_h, void* grad_inpu
   with_float_type("gru_cell_backward", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t H = a.hidden;
+    const MathConsts mc = math_consts();
     for_each_row(a.batch, 7 * H, [&](int64_t b) {
-      const T* x = static_cast<const T*>(a.input_gates) + b * 3 * H;
-      const T* y = static_cast<const T*>(a.hidden_gates) + b * 3 * H;
-      const T* h = static_cast<const T*>(a.state) + b * H;
-      const T* g = static_cast<const T*>(grad_h) + b * H;
-      T* d_in = static_cast<T*>(grad_input_gates) + b * 3 * H;
-      T* d_hid = static_cast<T*>(grad_hidden_gates) + b * 3 * H;
-      T* d_h = static_cast<T*>(grad_state) + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const GruGates<T> gate(x, y, H, j);
-        const T d_n = g[j] * (T(1) - gate.z) * (T(1) - gate.n * gate.n);  // w.r.t. n's argument
-        const T d_r = d_n * gate.hidden_n * gate.r * (T(1) - gate.r);
-        const T d_z = g[j] * (h[j] - gate.n) * gate.z * (T(1) - gate.z);
-        d_in[j] = d_hid[j] = d_r;
-        d_in[H + j] = d_hid[H + j] = d_z;
-        d_in[2 * H + j] = d_n;
-        d_hid[2 * H + j] = d_n * gate.r;
-        d_h[j] = g[j] * gate.z;
-      }
+      gru_backward_row(static_cast<const T*>(a.input_gates) + b * 3 * H,
+                       static_cast<const T*>(a.hidden_gates) + b * 3 * H,
+                       static_cast<const T*>(a.state) + b * H,
+                       static_cast<const T*>(grad_h) + b * H,
+                       static_cast<T*>(grad_input_gates) + b * 3 * H,
+                       static_cast<T*>(grad_hidden_gates) + b * 3 * H,
+                       static_cast<T*>(grad_state) + b * H, H, mc);
     });
   });
 }
