@@ -21,12 +21,31 @@ void with_float_type(const char* what, DType t, F&& f) {
   else unsupported(what, t);
 }
 
-// Rows of the batch split over threads; each row is `row_cost` elements of work.
+// A row of a dense [batch, width] array.
+template <typename T>
+const T* row_of(const void* p, int64_t b, int64_t width) {
+  return static_cast<const T*>(p) + b * width;
+}
+template <typename T>
+T* row_of(void* p, int64_t b, int64_t width) {
+  return static_cast<T*>(p) + b * width;
+}
+
+// Calls body(tag, b, input_gates row, hidden_gates row, state row, mc) for every row b of the
+// batch, rows split over threads; a row is `cost` elements of work per hidden unit.
 template <typename F>
-void for_each_row(int64_t batch, int64_t row_cost, F&& body) {
-  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(row_cost, 1));
-  parallel_range(batch, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) body(b);
+void for_each_cell_row(const char* what, const RnnCellArgs& a, int64_t gates, int64_t cost,
+                       F&& body) {
+  with_float_type(what, a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t H = a.hidden;
+    const MathConsts mc = math_consts();
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(cost * H, 1));
+    parallel_range(a.batch, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b)
+        body(tag, b, row_of<T>(a.input_gates, b, gates * H),
+             row_of<T>(a.hidden_gates, b, gates * H), row_of<T>(a.state, b, H), mc);
+    });
   });
 }
 
@@ -116,65 +135,42 @@ TG_SIMD_CLONES void gru_backward_row(const T* __restrict__ x, const T* __restric
 }  // namespace
 
 void lstm_cell(const RnnCellArgs& a, void* h_out, void* c_out) {
-  with_float_type("lstm_cell", a.dtype, [&](auto tag) {
+  const int64_t H = a.hidden;
+  for_each_cell_row("lstm_cell", a, 4, 4, [&](auto tag, int64_t b, auto x, auto y, auto c,
+                                                MathConsts mc) {
     using T = typename decltype(tag)::type;
-    const int64_t H = a.hidden;
-    const MathConsts mc = math_consts();
-    for_each_row(a.batch, 4 * H, [&](int64_t b) {
-      lstm_row(static_cast<const T*>(a.input_gates) + b * 4 * H,
-               static_cast<const T*>(a.hidden_gates) + b * 4 * H,
-               static_cast<const T*>(a.state) + b * H, static_cast<T*>(h_out) + b * H,
-               static_cast<T*>(c_out) + b * H, H, mc);
-    });
+    lstm_row(x, y, c, row_of<T>(h_out, b, H), row_of<T>(c_out, b, H), H, mc);
   });
 }
 
 void lstm_cell_backward(const RnnCellArgs& a, const void* grad_h, const void* grad_c,
                         void* grad_gates, void* grad_state) {
-  with_float_type("lstm_cell_backward", a.dtype, [&](auto tag) {
+  const int64_t H = a.hidden;
+  for_each_cell_row("lstm_cell_backward", a, 4, 8, [&](auto tag, int64_t b, auto x, auto y,
+                                                        auto c, MathConsts mc) {
     using T = typename decltype(tag)::type;
-    const int64_t H = a.hidden;
-    const MathConsts mc = math_consts();
-    for_each_row(a.batch, 8 * H, [&](int64_t b) {
-      lstm_backward_row(static_cast<const T*>(a.input_gates) + b * 4 * H,
-                        static_cast<const T*>(a.hidden_gates) + b * 4 * H,
-                        static_cast<const T*>(a.state) + b * H,
-                        static_cast<const T*>(grad_h) + b * H,
-                        static_cast<const T*>(grad_c) + b * H,
-                        static_cast<T*>(grad_gates) + b * 4 * H,
-                        static_cast<T*>(grad_state) + b * H, H, mc);
-    });
+    lstm_backward_row(x, y, c, row_of<T>(grad_h, b, H), row_of<T>(grad_c, b, H),
+                      row_of<T>(grad_gates, b, 4 * H), row_of<T>(grad_state, b, H), H, mc);
   });
 }
 
 void gru_cell(const RnnCellArgs& a, void* h_out) {
-  with_float_type("gru_cell", a.dtype, [&](auto tag) {
+  const int64_t H = a.hidden;
+  for_each_cell_row("gru_cell", a, 3, 3, [&](auto tag, int64_t b, auto x, auto y, auto h,
+                                              MathConsts mc) {
     using T = typename decltype(tag)::type;
-    const int64_t H = a.hidden;
-    const MathConsts mc = math_consts();
-    for_each_row(a.batch, 3 * H, [&](int64_t b) {
-      gru_row(static_cast<const T*>(a.input_gates) + b * 3 * H,
-              static_cast<const T*>(a.hidden_gates) + b * 3 * H,
-              static_cast<const T*>(a.state) + b * H, static_cast<T*>(h_out) + b * H, H, mc);
-    });
+    gru_row(x, y, h, row_of<T>(h_out, b, H), H, mc);
   });
 }
 
 void gru_cell_backward(const RnnCellArgs& a, const void* grad_h, void* grad_input_gates,
                        void* grad_hidden_gates, void* grad_state) {
-  with_float_type("gru_cell_backward", a.dtype, [&](auto tag) {
+  const int64_t H = a.hidden;
+  for_each_cell_row("gru_cell_backward", a, 3, 7, [&](auto tag, int64_t b, auto x, auto y,
+                                                       auto h, MathConsts mc) {
     using T = typename decltype(tag)::type;
-    const int64_t H = a.hidden;
-    const MathConsts mc = math_consts();
-    for_each_row(a.batch, 7 * H, [&](int64_t b) {
-      gru_backward_row(static_cast<const T*>(a.input_gates) + b * 3 * H,
-                       static_cast<const T*>(a.hidden_gates) + b * 3 * H,
-                       static_cast<const T*>(a.state) + b * H,
-                       static_cast<const T*>(grad_h) + b * H,
-                       static_cast<T*>(grad_input_gates) + b * 3 * H,
-                       static_cast<T*>(grad_hidden_gates) + b * 3 * H,
-                       static_cast<T*>(grad_state) + b * H, H, mc);
-    });
+    gru_backward_row(x, y, h, row_of<T>(grad_h, b, H), row_of<T>(grad_input_gates, b, 3 * H),
+                     row_of<T>(grad_hidden_gates, b, 3 * H), row_of<T>(grad_state, b, H), H, mc);
   });
 }
 
