@@ -271,6 +271,13 @@ TEST(RnnGradcheck, FusedCellUpdatesFirstAndSecondOrder) {
     return tg::cat({tg::reshape(h1, {-1}), tg::reshape(c1, {-1})}, 0);
   };
   EXPECT_TRUE(Gradchecks(lstm, {lstm_in, lstm_hid, c}));
+  // One node for the whole step on the fused path; many on the composed one.
+  auto [h1, c1] = tg::lstm_cell_update(lstm_in, lstm_hid, c);
+  ASSERT_TRUE(h1.grad_fn() && c1.grad_fn() == h1.grad_fn());
+  EXPECT_STREQ(h1.grad_fn()->name, "lstm_cell_update");
+  tg::set_fused_rnn_cells_enabled(false);
+  EXPECT_STREQ(std::get<0>(tg::lstm_cell_update(lstm_in, lstm_hid, c)).grad_fn()->name, "mul");
+  tg::set_fused_rnn_cells_enabled(true);
 
   Tensor gru_in = Det({n, 3 * h}, 10).requires_grad_();
   Tensor gru_hid = Det({n, 3 * h}, 11).requires_grad_();
