@@ -133,6 +133,18 @@ struct Pool2dArgs {
   int64_t divisor_override = 0;
 };
 
+// The pointwise step of a recurrent cell over `batch` rows of `hidden` units (all arrays dense,
+// row-major). Gate pre-activations come as two addends, input_gates (x W_ih^T + b_ih) and
+// hidden_gates (h W_hh^T + b_hh), [batch, G * hidden] in PyTorch's block order: LSTM i, f, g, o
+// (G = 4); GRU r, z, n (G = 3).
+struct RnnCellArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, hidden = 0;
+  const void* input_gates = nullptr;
+  const void* hidden_gates = nullptr;
+  const void* state = nullptr;  // LSTM: c [batch, hidden]; GRU: h [batch, hidden]
+};
+
 struct KernelTable {
   void* (*allocate)(size_t nbytes) = nullptr;  // nullptr when out of memory (never throws)
   void (*deallocate)(void* ptr) = nullptr;
@@ -191,6 +203,19 @@ struct KernelTable {
   void (*adaptive_avg_pool2d)(const Pool2dArgs& args, const void* in, void* out) = nullptr;
   void (*adaptive_avg_pool2d_backward)(const Pool2dArgs& args, const void* grad_out,
                                        void* grad_in) = nullptr;
+
+  // ---- recurrent cells (RnnCellArgs above); nullptr: core composes the step from other ops.
+  // LSTM: c_out = f * c + i * g, h_out = o * tanh(c_out).
+  void (*lstm_cell)(const RnnCellArgs& args, void* h_out, void* c_out) = nullptr;
+  // grad_h / grad_c: gradients w.r.t. h_out / c_out. Writes grad_gates (the gradient w.r.t. both
+  // gate addends) and grad_state (w.r.t. c).
+  void (*lstm_cell_backward)(const RnnCellArgs& args, const void* grad_h, const void* grad_c,
+                             void* grad_gates, void* grad_state) = nullptr;
+  // GRU: n = tanh(in + r * hn), h_out = (1 - z) * n + z * h.
+  void (*gru_cell)(const RnnCellArgs& args, void* h_out) = nullptr;
+  // Writes the gradients w.r.t. input_gates, hidden_gates and h.
+  void (*gru_cell_backward)(const RnnCellArgs& args, const void* grad_h, void* grad_input_gates,
+                            void* grad_hidden_gates, void* grad_state) = nullptr;
 };
 
 // Defined by each backend that was built; nullptr when absent.

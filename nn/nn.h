@@ -8,4 +8,5 @@
 #include "loss.h"
 #include "module.h"
 #include "pooling.h"
+#include "rnn.h"
 #include "serialize.h"

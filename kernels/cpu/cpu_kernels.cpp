@@ -59,6 +59,10 @@ const KernelTable* cpu_kernels() {
       .avg_pool2d_backward = cpu::avg_pool2d_backward,
       .adaptive_avg_pool2d = cpu::adaptive_avg_pool2d,
       .adaptive_avg_pool2d_backward = cpu::adaptive_avg_pool2d_backward,
+      .lstm_cell = cpu::lstm_cell,
+      .lstm_cell_backward = cpu::lstm_cell_backward,
+      .gru_cell = cpu::gru_cell,
+      .gru_cell_backward = cpu::gru_cell_backward,
   };
   return &table;
 }

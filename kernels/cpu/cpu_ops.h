@@ -32,4 +32,12 @@ void avg_pool2d_backward(const Pool2dArgs& args, const void* grad_out, void* gra
 void adaptive_avg_pool2d(const Pool2dArgs& args, const void* in, void* out);
 void adaptive_avg_pool2d_backward(const Pool2dArgs& args, const void* grad_out, void* grad_in);
 
+// ---- recurrent cells (rnn.cpp)
+void lstm_cell(const RnnCellArgs& args, void* h_out, void* c_out);
+void lstm_cell_backward(const RnnCellArgs& args, const void* grad_h, const void* grad_c,
+                        void* grad_gates, void* grad_state);
+void gru_cell(const RnnCellArgs& args, void* h_out);
+void gru_cell_backward(const RnnCellArgs& args, const void* grad_h, void* grad_input_gates,
+                       void* grad_hidden_gates, void* grad_state);
+
 }  // namespace tg::kernels::cpu

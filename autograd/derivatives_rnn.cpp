@@ -1,0 +1,157 @@
+// The recurrent-cell steps and unbind (declared in functions_rnn.h), each with its backward
+// formula. A cell step is one node: its forward and first-order backward are the fused kernels
+// of core/native_rnn.h where the device has them; the composed forms below are the same
+// formulas written with differentiable ops, used on other devices and under create_graph (so
+// that gradients of gradients are on the tape).
+#include <atomic>
+#include <tuple>
+
+#include "../core/native.h"
+#include "../core/native_rnn.h"
+#include "functions.h"
+#include "functions_rnn.h"
+
+namespace tg {
+
+using autograd::Grads;
+using autograd::needs_grad;
+using autograd::record;
+using autograd::SavedTensor;
+
+namespace {
+
+Tensor one_minus(const Tensor& x) { return rsub(x, 1.0); }
+
+// sigmoid'(a) from s = sigmoid(a), tanh'(a) from t = tanh(a).
+Tensor sigmoid_slope(const Tensor& s) { return mul(s, one_minus(s)); }
+Tensor tanh_slope(const Tensor& t) { return one_minus(mul(t, t)); }
+
+struct LstmGates {
+  Tensor i, f, g, o;
+  LstmGates(const Tensor& input_gates, const Tensor& hidden_gates) {
+    std::vector<Tensor> blocks = chunk(add(input_gates, hidden_gates), 4, 1);
+    i = sigmoid(blocks[0]);
+    f = sigmoid(blocks[1]);
+    g = tanh(blocks[2]);
+    o = sigmoid(blocks[3]);
+  }
+};
+
+std::tuple<Tensor, Tensor> lstm_cell_composed(const Tensor& input_gates, const Tensor& hidden_gates,
+                                              const Tensor& c) {
+  const LstmGates gate(input_gates, hidden_gates);
+  Tensor c_out = add(mul(gate.f, c), mul(gate.i, gate.g));
+  return {mul(gate.o, tanh(c_out)), c_out};
+}
+
+// (grad_gates, grad_c): see kernels/cpu/rnn.cpp for the same formula, element by element.
+std::tuple<Tensor, Tensor> lstm_cell_backward_composed(const Tensor& input_gates,
+                                                       const Tensor& hidden_gates, const Tensor& c,
+                                                       const Tensor& grad_h, const Tensor& grad_c) {
+  const LstmGates gate(input_gates, hidden_gates);
+  Tensor tanh_cell = tanh(add(mul(gate.f, c), mul(gate.i, gate.g)));
+  Tensor d_cell = add(grad_c, mul(mul(grad_h, gate.o), tanh_slope(tanh_cell)));
+  Tensor d_gates = cat({mul(mul(d_cell, gate.g), sigmoid_slope(gate.i)),
+                        mul(mul(d_cell, c), sigmoid_slope(gate.f)),
+                        mul(mul(d_cell, gate.i), tanh_slope(gate.g)),
+                        mul(mul(grad_h, tanh_cell), sigmoid_slope(gate.o))},
+                       1);
+  return {d_gates, mul(d_cell, gate.f)};
+}
+
+struct GruGates {
+  Tensor r, z, n, hidden_n;  // hidden_n: the n block of hidden_gates, which r scales
+  GruGates(const Tensor& input_gates, const Tensor& hidden_gates) {
+    std::vector<Tensor> in = chunk(input_gates, 3, 1), hid = chunk(hidden_gates, 3, 1);
+    r = sigmoid(add(in[0], hid[0]));
+    z = sigmoid(add(in[1], hid[1]));
+    hidden_n = hid[2];
+    n = tanh(add(in[2], mul(r, hidden_n)));
+  }
+};
+
+Tensor gru_cell_composed(const Tensor& input_gates, const Tensor& hidden_gates, const Tensor& h) {
+  const GruGates gate(input_gates, hidden_gates);
+  return add(gate.n, mul(gate.z, sub(h, gate.n)));
+}
+
+// (grad_input_gates, grad_hidden_gates, grad_h).
+std::tuple<Tensor, Tensor, Tensor> gru_cell_backward_composed(const Tensor& input_gates,
+                                                              const Tensor& hidden_gates,
+                                                              const Tensor& h,
+                                                              const Tensor& grad_h) {
+  const GruGates gate(input_gates, hidden_gates);
+  Tensor d_n = mul(mul(grad_h, one_minus(gate.z)), tanh_slope(gate.n));  // w.r.t. n's argument
+  Tensor d_r = mul(mul(d_n, gate.hidden_n), sigmoid_slope(gate.r));
+  Tensor d_z = mul(mul(grad_h, sub(h, gate.n)), sigmoid_slope(gate.z));
+  return {cat({d_r, d_z, d_n}, 1), cat({d_r, d_z, mul(d_n, gate.r)}, 1), mul(grad_h, gate.z)};
+}
+
+std::atomic<bool> fused_cells_enabled{true};
+
+bool use_fused(const Tensor& t) {
+  return fused_cells_enabled.load(std::memory_order_relaxed) &&
+         native::has_fused_rnn_cells(t.device());
+}
+
+// The fused kernels serve a first-order backward; create_graph needs the composed formula.
+bool use_fused_backward(const Tensor& t) { return !autograd::is_grad_enabled() && use_fused(t); }
+
+}  // namespace
+
+void set_fused_rnn_cells_enabled(bool enabled) { fused_cells_enabled = enabled; }
+bool fused_rnn_cells_enabled() { return fused_cells_enabled; }
+
+std::tuple<Tensor, Tensor> lstm_cell_update(const Tensor& input_gates, const Tensor& hidden_gates,
+                                            const Tensor& c) {
+  native::check_rnn_cell_operands("lstm_cell_update", 4, input_gates, hidden_gates, c);
+  if (!use_fused(c))
+    return lstm_cell_composed(input_gates, hidden_gates, c);
+  auto [h_out, c_out] = native::lstm_cell(input_gates, hidden_gates, c);
+  if (needs_grad({&input_gates, &hidden_gates, &c}))
+    record("lstm_cell_update", {input_gates, hidden_gates, c}, {h_out, c_out},
+           [si = SavedTensor(input_gates), sh = SavedTensor(hidden_gates),
+            sc = SavedTensor(c)](Grads& g) {
+             const Tensor &ig = si.get(), &hg = sh.get(), &cv = sc.get();
+             auto [d_gates, d_c] = use_fused_backward(cv)
+                                       ? native::lstm_cell_backward(ig, hg, cv, g.out[0], g.out[1])
+                                       : lstm_cell_backward_composed(ig, hg, cv, g.out[0], g.out[1]);
+             g.in[0] = d_gates;
+             g.in[1] = d_gates;
+             g.in[2] = d_c;
+           });
+  return {h_out, c_out};
+}
+
+Tensor gru_cell_update(const Tensor& input_gates, const Tensor& hidden_gates, const Tensor& h) {
+  native::check_rnn_cell_operands("gru_cell_update", 3, input_gates, hidden_gates, h);
+  if (!use_fused(h))
+    return gru_cell_composed(input_gates, hidden_gates, h);
+  Tensor h_out = native::gru_cell(input_gates, hidden_gates, h);
+  if (needs_grad({&input_gates, &hidden_gates, &h}))
+    record("gru_cell_update", {input_gates, hidden_gates, h}, {h_out},
+           [si = SavedTensor(input_gates), sh = SavedTensor(hidden_gates),
+            sv = SavedTensor(h)](Grads& g) {
+             const Tensor &ig = si.get(), &hg = sh.get(), &hv = sv.get();
+             auto [d_in, d_hid, d_h] = use_fused_backward(hv)
+                                           ? native::gru_cell_backward(ig, hg, hv, g.g())
+                                           : gru_cell_backward_composed(ig, hg, hv, g.g());
+             g.in[0] = d_in;
+             g.in[1] = d_hid;
+             g.in[2] = d_h;
+           });
+  return h_out;
+}
+
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
+  TG_CHECK(x.defined() && x.dim() > 0, Value, "unbind: expected a tensor with at least 1 dim, got ",
+           x.defined() ? "a 0-dim tensor" : "an undefined tensor");
+  const int64_t d = wrap_dim("unbind", dim, x.dim());
+  std::vector<Tensor> slices;
+  for (int64_t i = 0; i < x.size(d); ++i) slices.push_back(native::select(x, d, i));
+  if (!slices.empty() && needs_grad({&x}))
+    record("unbind", {x}, slices, [d](Grads& g) { g.in[0] = stack(g.out, d); });
+  return slices;
+}
+
+}  // namespace tg
