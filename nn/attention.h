@@ -140,8 +140,9 @@ class TransformerEncoderLayer : public Module {
 };
 
 // PyTorch's nn.TransformerEncoder: num_layers deep copies of encoder_layer (layers.0, ...) and
-// an optional final norm. Always runs the regular path: PyTorch 1.13 under no_grad in eval may
-// take a nested-tensor fast path that writes 0 at padded positions instead.
+// an optional final norm. tapegrad always runs the regular path; PyTorch's inference fast paths
+// (eval under no_grad) can differ from it: TransformerEncoder's nested tensors write 0 at padded
+// positions, and its fused kernels treat fully masked rows differently.
 class TransformerEncoder : public Module {
  public:
   TransformerEncoder(const std::shared_ptr<TransformerEncoderLayer>& encoder_layer,

@@ -222,24 +222,15 @@ void fill_row_nan(T* y, int64_t so, int64_t L) {
   for (int64_t i = 0; i < L; ++i) y[i * so] = std::numeric_limits<T>::quiet_NaN();
 }
 
-// A contiguous row with a contiguous mask. The max skips masked entries (a masked NaN or +inf
-// does not matter, as after masked_fill(-inf)); a kept NaN makes the max, hence the row, NaN.
+// A contiguous row with a contiguous mask: the masked row (-inf where masked) written into the
+// output, then the plain softmax in place. Exactly softmax(masked_fill(-inf)): a masked NaN
+// does not matter, a kept NaN or a row without a kept entry gives a NaN row.
 template <typename T>
 TG_SIMD_CLONES void masked_softmax_row_unit(const T* x, const bool* keep, T* y, int64_t L,
                                             MathConsts mc) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  T m = kNegInf;
-  bool any = false;
-  for (int64_t i = 0; i < L; ++i) {
-    if (!keep[i]) continue;
-    any = true;
-    const T v = x[i];
-    m = (v > m || v != v) ? v : m;
-  }
-  if (!any) return fill_row_nan(y, 1, L);
-  for (int64_t i = 0; i < L; ++i) y[i] = keep[i] ? fexp(x[i] - m, mc) : T(0);
-  const T inv = static_cast<T>(1.0 / lane_sum(y, L));
-  for (int64_t i = 0; i < L; ++i) y[i] *= inv;
+  for (int64_t i = 0; i < L; ++i) y[i] = keep[i] ? x[i] : kNegInf;
+  softmax_row_unit(false, y, y, L, mc);
 }
 
 template <typename T>

@@ -23,22 +23,13 @@ import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nn_reference import cpp_double, cpp_string, det, leaf  # noqa: E402 (shared helpers)
 
 torch.set_default_dtype(torch.float64)
-D = torch.float64
 refs = {}    # name -> (shape, flat values)
 states = {}  # name -> [(key, shape)]
-
-
-def det(shape, seed, scale=1.0, offset=0.0):
-    n = math.prod(shape)
-    vals = [scale * math.sin(seed * 1.7 + i * 0.913) + offset for i in range(n)]
-    return torch.tensor(vals, dtype=D).reshape(shape)
-
-
-def leaf(t):
-    return t.clone().requires_grad_()
 
 
 def rec(name, t):
@@ -239,18 +230,6 @@ def state_dicts():
 
 
 # ---------------------------------------------------------------- output
-def cpp_double(v):
-    if math.isnan(v):
-        return "kNaN"
-    if math.isinf(v):
-        return "kInf" if v > 0 else "-kInf"
-    return repr(v)
-
-
-def cpp_string(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def cpp_shape(s):
     return "{" + ", ".join(str(d) for d in s) + "}"
 
