@@ -130,6 +130,9 @@ std::tuple<Tensor, Tensor> mha_forward(const char* op, Tensor query, Tensor key,
            "(e.g. generate_square_subsequent_mask(L))");
   TG_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, Value, op,
            ": dropout probability has to be between 0 and 1, but got ", dropout_p);
+  TG_CHECK(out_proj_weight.defined(), Value, op, ": out_proj_weight is undefined");
+  TG_CHECK(query.dtype() == out_proj_weight.dtype(), Type, op, ": query dtype ", query.dtype(),
+           " does not match the parameters' ", out_proj_weight.dtype(), " (convert one with .to())");
 
   const bool self_attention = query.is_same(key) && key.is_same(value);
   const int64_t bdim = o.batch_first ? 0 : 1, sdim = 1 - bdim;
@@ -414,10 +417,6 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
   o.average_attn_weights = average_attn_weights;
   o.is_causal = is_causal;
   o.batch_first = batch_first;
-  if (query.defined())
-    TG_CHECK(query.dtype() == out_proj->weight.dtype(), Type, "MultiheadAttention: query dtype ",
-             query.dtype(), " does not match the parameters' ", out_proj->weight.dtype(),
-             " (convert one with .to())");
   return mha_forward("MultiheadAttention", query, key, value, embed_dim, num_heads, in_proj_weight,
                      in_proj_bias, bias_k, bias_v, add_zero_attn, dropout, out_proj->weight,
                      out_proj->bias, o);
