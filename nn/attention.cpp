@@ -147,8 +147,11 @@ std::tuple<Tensor, Tensor> mha_forward(const char* op, Tensor query, Tensor key,
   const int64_t S = key.size(sdim);
   TG_CHECK(E == embed_dim_to_check, Value, op, ": expected query with embed_dim ",
            embed_dim_to_check, " features (last dim), got shape ", query.sizes());
-  TG_CHECK(num_heads > 0 && E % num_heads == 0, Value, op, ": embed_dim ", E,
-           " is not divisible by num_heads ", num_heads);
+  TG_CHECK(num_heads > 0, Value, op, ": num_heads must be > 0, got ", num_heads);
+  TG_CHECK(E % num_heads == 0, Value, op, ": embed_dim ", E, " is not divisible by num_heads ",
+           num_heads);
+  TG_CHECK(out_proj_weight.sizes() == (Shape{E, E}), Value, op, ": out_proj_weight must have shape ",
+           Shape{E, E}, ", got ", out_proj_weight.sizes());
   TG_CHECK(key.size(bdim) == N && value.size(bdim) == N, Value, op,
            ": query, key and value must have the same batch size, got shapes ", query.sizes(),
            ", ", key.sizes(), " and ", value.sizes());
@@ -381,7 +384,8 @@ MultiheadAttention::MultiheadAttention(int64_t embed_dim, int64_t num_heads, dou
     v_proj_weight = register_parameter("v_proj_weight", tg::empty({E, this->vdim}, options));
   }
   in_proj_bias = register_parameter("in_proj_bias", bias ? tg::empty({3 * E}, options) : Tensor());
-  out_proj = register_module("out_proj", std::make_shared<Linear>(E, E, bias, options));
+  out_proj = register_module(
+      "out_proj", std::make_shared<NonDynamicallyQuantizableLinear>(E, E, bias, options));
   if (add_bias_kv) {
     bias_k = register_parameter("bias_k", tg::empty({1, 1, E}, options));
     bias_v = register_parameter("bias_v", tg::empty({1, 1, E}, options));

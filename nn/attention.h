@@ -73,6 +73,14 @@ namespace tg::nn {
 // itself and earlier ones (PyTorch's Transformer.generate_square_subsequent_mask).
 Tensor generate_square_subsequent_mask(int64_t sz, TensorOptions options = {});
 
+// MultiheadAttention's out_proj: a Linear that prints under PyTorch's name for it.
+class NonDynamicallyQuantizableLinear : public Linear {
+ public:
+  NonDynamicallyQuantizableLinear(int64_t in_features, int64_t out_features, bool bias = true,
+                                  TensorOptions options = {})
+      : Linear("NonDynamicallyQuantizableLinear", in_features, out_features, bias, options) {}
+};
+
 // PyTorch's nn.MultiheadAttention. Parameters: in_proj_weight [3E, E] when kdim == vdim == E,
 // else q_proj_weight [E, E], k_proj_weight [E, kdim], v_proj_weight [E, vdim] (all
 // xavier_uniform); in_proj_bias [3E] (zeros) when bias; bias_k, bias_v [1, 1, E] (xavier_normal)

@@ -214,6 +214,18 @@ inline const std::map<std::string, std::vector<std::pair<std::string, tg::Shape>
   };
   return refs;
 }
+
+inline const std::map<std::string, std::string>& Reprs() {
+  static const std::map<std::string, std::string> refs = {
+      {"mha", "MultiheadAttention(\n  (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n)"},
+      {"mha_kvdim", "MultiheadAttention(\n  (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n)"},
+      {"mha_nobias", "MultiheadAttention(\n  (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=False)\n)"},
+      {"mha_bias_kv", "MultiheadAttention(\n  (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n)"},
+      {"encoder_layer", "TransformerEncoderLayer(\n  (self_attn): MultiheadAttention(\n    (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n  )\n  (linear1): Linear(in_features=8, out_features=16, bias=True)\n  (dropout): Dropout(p=0.1, inplace=False)\n  (linear2): Linear(in_features=16, out_features=8, bias=True)\n  (norm1): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n  (norm2): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n  (dropout1): Dropout(p=0.1, inplace=False)\n  (dropout2): Dropout(p=0.1, inplace=False)\n)"},
+      {"encoder_norm", "TransformerEncoder(\n  (layers): ModuleList(\n    (0): TransformerEncoderLayer(\n      (self_attn): MultiheadAttention(\n        (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n      )\n      (linear1): Linear(in_features=8, out_features=16, bias=True)\n      (dropout): Dropout(p=0.1, inplace=False)\n      (linear2): Linear(in_features=16, out_features=8, bias=True)\n      (norm1): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n      (norm2): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n      (dropout1): Dropout(p=0.1, inplace=False)\n      (dropout2): Dropout(p=0.1, inplace=False)\n    )\n    (1): TransformerEncoderLayer(\n      (self_attn): MultiheadAttention(\n        (out_proj): NonDynamicallyQuantizableLinear(in_features=8, out_features=8, bias=True)\n      )\n      (linear1): Linear(in_features=8, out_features=16, bias=True)\n      (dropout): Dropout(p=0.1, inplace=False)\n      (linear2): Linear(in_features=16, out_features=8, bias=True)\n      (norm1): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n      (norm2): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n      (dropout1): Dropout(p=0.1, inplace=False)\n      (dropout2): Dropout(p=0.1, inplace=False)\n    )\n  )\n  (norm): LayerNorm((8,), eps=1e-05, elementwise_affine=True)\n)"},
+  };
+  return refs;
+}
 // clang-format on
 
 }  // namespace attention_reference

@@ -9,7 +9,8 @@ Inputs are not random: det(shape, seed) fills a tensor with scale * sin(seed * 1
 are set in state-dict order: entry i gets det(shape, seed + i, 0.5). Bool masks are recorded as
 0/1 values ("<case>.mask", ...) so the test rebuilds them exactly. Gradients are those of
 sum(out * det(out.shape, 99)) + sum(weights * det(weights.shape, 98)) (the second term when the
-weights are returned).
+weights are returned). State dict keys and shapes and the printed form of the modules are
+recorded too.
 
 PyTorch 1.13 has no F.scaled_dot_product_attention (added in 2.0): its cases use the formula
 softmax(q k^T * scale (+ mask)) v in float64, with bool masks (true = attend) applied by
@@ -30,6 +31,7 @@ from nn_reference import cpp_double, cpp_string, det, leaf  # noqa: E402 (shared
 torch.set_default_dtype(torch.float64)
 refs = {}    # name -> (shape, flat values)
 states = {}  # name -> [(key, shape)]
+reprs = {}   # name -> printed form
 
 
 def rec(name, t):
@@ -227,6 +229,7 @@ def state_dicts():
     }
     for name, m in ms.items():
         states[name] = [(k, list(v.shape)) for k, v in m.state_dict().items()]
+        reprs[name] = repr(m)
 
 
 # ---------------------------------------------------------------- output
@@ -276,6 +279,11 @@ def generate():
     for name, entries in states.items():
         body = ", ".join(f"{{{cpp_string(k)}, {cpp_shape(s)}}}" for k, s in entries)
         lines.append(f"      {{{cpp_string(name)}, {{{body}}}}},")
+    lines += ["  };", "  return refs;", "}", ""]
+    lines.append("inline const std::map<std::string, std::string>& Reprs() {")
+    lines.append("  static const std::map<std::string, std::string> refs = {")
+    for name, r in reprs.items():
+        lines.append(f"      {{{cpp_string(name)}, {cpp_string(r)}}},")
     lines += ["  };", "  return refs;", "}", "// clang-format on", "", "}  // namespace attention_reference"]
     return "\n".join(lines) + "\n"
 
@@ -286,6 +294,6 @@ if __name__ == "__main__":
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attention_reference.h")
         with open(path, "w") as f:
             f.write(header)
-        print(f"wrote {len(refs)} value sets and {len(states)} state dicts to {path}")
+        print(f"wrote {len(refs)} value sets, {len(states)} state dicts and reprs to {path}")
     else:
         sys.stdout.write(header)

@@ -521,6 +521,16 @@ TEST(MultiheadAttention, InitAndStateDictMatchPyTorch) {
             refs.at("encoder_norm"));
 }
 
+TEST(MultiheadAttention, PrintsAsPyTorch) {
+  const auto& reprs = attention_reference::Reprs();
+  EXPECT_EQ(nn::MultiheadAttention(8, 2).repr(), reprs.at("mha"));
+  EXPECT_EQ(nn::MultiheadAttention(8, 2, 0.0, false).repr(), reprs.at("mha_nobias"));
+  auto layer = std::make_shared<nn::TransformerEncoderLayer>(8, 2, 16);
+  EXPECT_EQ(layer->repr(), reprs.at("encoder_layer"));
+  EXPECT_EQ(nn::TransformerEncoder(layer, 2, std::make_shared<nn::LayerNorm>(Shape{8})).repr(),
+            reprs.at("encoder_norm"));
+}
+
 TEST(MultiheadAttention, FunctionalGradcheckOverInputsAndParameters) {
   // E = 4, 2 heads, L = 2, S = 3, N = 1, with a key padding mask and a float attn_mask.
   Tensor kpm = BoolMask({0, 1, 0}, {1, 3});
@@ -578,6 +588,19 @@ TEST(MultiheadAttention, Errors) {
   EXPECT_ERROR_HAS(kv.forward(q, det({S, N, 6}, 2), det({S, N, 6}, 3)), op, "value", "vdim", "5");
   nn::MultiheadAttention f32(E, H);
   EXPECT_ERROR_HAS(f32.forward(q, k, v), op, "float64", "float32");
+  // The functional form checks what the module guarantees.
+  const char* fop = "multi_head_attention_forward";
+  auto functional = [&](int64_t heads, const Tensor& out_w) {
+    F::multi_head_attention_forward(q, k, v, E, heads, det({3 * E, E}, 4), Tensor(), Tensor(),
+                                    Tensor(), false, 0.0, out_w, Tensor());
+  };
+  EXPECT_ERROR_HAS(functional(0, det({E, E}, 5)), fop, "num_heads", "0");
+  EXPECT_ERROR_HAS(functional(3, det({E, E}, 5)), fop, "8", "divisible", "3");
+  EXPECT_ERROR_HAS(functional(H, det({E, 7}, 5)), fop, "out_proj_weight", "[8, 8]", "[8, 7]");
+  EXPECT_ERROR_HAS(F::multi_head_attention_forward(q, k, v, E, H, det({3 * E, E}, 4), Tensor(),
+                                                   det({1, 1, E}, 6), Tensor(), false, 0.0,
+                                                   det({E, E}, 5), Tensor()),
+                   fop, "bias_k and bias_v");
 }
 
 // ---------------------------------------------------------------- Transformer encoder
