@@ -426,7 +426,7 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
                      out_proj->bias, o);
 }
 
-// ---------------------------------------------------------------- TransformerEncoderLayer
+// ---------------------------------------------------------------- Transformer layers
 
 TransformerActivation::TransformerActivation(std::string name_) : name(std::move(name_)) {
   if (name == "relu")
@@ -434,9 +434,64 @@ TransformerActivation::TransformerActivation(std::string name_) : name(std::move
   else if (name == "gelu")
     fn = [](const Tensor& x) { return functional::gelu(x); };
   else
-    TG_FAIL(Value, "TransformerEncoderLayer: activation should be \"relu\" or \"gelu\", not \"",
-            name, "\"");
+    TG_FAIL(Value, "Transformer layer: activation should be \"relu\" or \"gelu\", not \"", name,
+            "\"");
 }
+
+namespace {
+
+// The pieces both layer kinds share, registered in PyTorch's order by the callers.
+std::shared_ptr<MultiheadAttention> make_attention(int64_t d_model, int64_t nhead, double dropout,
+                                                   bool batch_first, TensorOptions options) {
+  return std::make_shared<MultiheadAttention>(d_model, nhead, dropout, true, false, false,
+                                              std::nullopt, std::nullopt, batch_first, options);
+}
+std::shared_ptr<LayerNorm> make_norm(int64_t d_model, double eps, TensorOptions options) {
+  return std::make_shared<LayerNorm>(Shape{d_model}, eps, true, options);
+}
+
+// linear2(dropout(activation(linear1(x)))), then the block's own dropout.
+template <class Layer>
+Tensor feed_forward_block(Layer& l, const Tensor& x, Dropout& block_dropout) {
+  Tensor h = l.dropout->forward(l.activation.fn(l.linear1->forward(x)));
+  return block_dropout.forward(l.linear2->forward(h));
+}
+
+// A new layer of the same configuration on the same device and dtype, holding copies of `l`'s
+// values (copy.deepcopy).
+template <class Layer>
+std::shared_ptr<Layer> deep_copy(const Layer& l) {
+  const Tensor& w = l.linear1->weight;
+  auto copy = std::make_shared<Layer>(l.d_model, l.nhead, l.dim_feedforward, l.dropout_p,
+                                      l.activation, l.layer_norm_eps, l.batch_first, l.norm_first,
+                                      TensorOptions(w.dtype()).device(w.device()));
+  copy->load_state_dict(l.state_dict());
+  copy->train(l.is_training());
+  return copy;
+}
+
+// The layers of an encoder/decoder stack: num_layers deep copies of `layer`.
+template <class Layer>
+std::shared_ptr<ModuleList> cloned_layers(const char* owner, const std::shared_ptr<Layer>& layer,
+                                          int64_t num_layers) {
+  TG_CHECK(layer != nullptr, Value, owner, ": the layer to copy is null");
+  TG_CHECK(num_layers >= 0, Value, owner, ": num_layers must be >= 0, got ", num_layers);
+  auto list = std::make_shared<ModuleList>();
+  for (int64_t i = 0; i < num_layers; ++i) list->push_back(layer->clone());
+  return list;
+}
+
+template <class Layer>
+std::shared_ptr<Layer> layer_at(const char* owner, const ModuleList& layers, size_t i) {
+  auto layer = std::dynamic_pointer_cast<Layer>(layers[i]);
+  TG_CHECK(layer != nullptr, Value, owner, ": layers.", i, " is a ", layers[i]->type_name(),
+           ", not the layer type this stack runs");
+  return layer;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- TransformerEncoderLayer
 
 TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model, int64_t nhead,
                                                  int64_t dim_feedforward, double dropout,
@@ -444,25 +499,16 @@ TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model, int64_t nhead,
                                                  double layer_norm_eps, bool batch_first,
                                                  bool norm_first, TensorOptions options)
     : Module("TransformerEncoderLayer"),
-      d_model(d_model),
-      nhead(nhead),
-      dim_feedforward(dim_feedforward),
-      dropout_p(dropout),
-      layer_norm_eps(layer_norm_eps),
-      batch_first(batch_first),
-      norm_first(norm_first),
-      activation(std::move(activation)) {
+      TransformerLayerConfig{d_model, nhead, dim_feedforward, dropout, layer_norm_eps, batch_first,
+                             norm_first, std::move(activation)} {
   TG_CHECK(this->activation.fn != nullptr, Value,
            "TransformerEncoderLayer: the activation function is empty");
-  self_attn = register_module(
-      "self_attn", std::make_shared<MultiheadAttention>(d_model, nhead, dropout, true, false, false,
-                                                        std::nullopt, std::nullopt, batch_first,
-                                                        options));
+  self_attn = register_module("self_attn", make_attention(d_model, nhead, dropout, batch_first, options));
   linear1 = register_module("linear1", std::make_shared<Linear>(d_model, dim_feedforward, true, options));
   this->dropout = register_module("dropout", std::make_shared<Dropout>(dropout));
   linear2 = register_module("linear2", std::make_shared<Linear>(dim_feedforward, d_model, true, options));
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d_model}, layer_norm_eps, true, options));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d_model}, layer_norm_eps, true, options));
+  norm1 = register_module("norm1", make_norm(d_model, layer_norm_eps, options));
+  norm2 = register_module("norm2", make_norm(d_model, layer_norm_eps, options));
   dropout1 = register_module("dropout1", std::make_shared<Dropout>(dropout));
   dropout2 = register_module("dropout2", std::make_shared<Dropout>(dropout));
 }
@@ -476,29 +522,19 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
                                                  true, is_causal));
     return dropout1->forward(attn);
   };
-  auto feed_forward_block = [&](const Tensor& x) {
-    Tensor h = dropout->forward(activation.fn(linear1->forward(x)));
-    return dropout2->forward(linear2->forward(h));
-  };
   Tensor x = src;
   if (norm_first) {
     x = tg::add(x, self_attention_block(norm1->forward(x)));
-    x = tg::add(x, feed_forward_block(norm2->forward(x)));
+    x = tg::add(x, feed_forward_block(*this, norm2->forward(x), *dropout2));
   } else {
     x = norm1->forward(tg::add(x, self_attention_block(x)));
-    x = norm2->forward(tg::add(x, feed_forward_block(x)));
+    x = norm2->forward(tg::add(x, feed_forward_block(*this, x, *dropout2)));
   }
   return x;
 }
 
 std::shared_ptr<TransformerEncoderLayer> TransformerEncoderLayer::clone() const {
-  const Tensor& w = linear1->weight;
-  auto copy = std::make_shared<TransformerEncoderLayer>(
-      d_model, nhead, dim_feedforward, dropout_p, activation, layer_norm_eps, batch_first,
-      norm_first, TensorOptions(w.dtype()).device(w.device()));
-  copy->load_state_dict(state_dict());
-  copy->train(is_training());
-  return copy;
+  return deep_copy(*this);
 }
 
 // ---------------------------------------------------------------- TransformerEncoder
@@ -506,10 +542,7 @@ std::shared_ptr<TransformerEncoderLayer> TransformerEncoderLayer::clone() const 
 TransformerEncoder::TransformerEncoder(const std::shared_ptr<TransformerEncoderLayer>& encoder_layer,
                                        int64_t num_layers, std::shared_ptr<LayerNorm> norm)
     : Module("TransformerEncoder"), num_layers(num_layers), norm(std::move(norm)) {
-  TG_CHECK(encoder_layer != nullptr, Value, "TransformerEncoder: encoder_layer is null");
-  TG_CHECK(num_layers >= 0, Value, "TransformerEncoder: num_layers must be >= 0, got ", num_layers);
-  layers = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < num_layers; ++i) layers->push_back(encoder_layer->clone());
+  layers = register_module("layers", cloned_layers("TransformerEncoder", encoder_layer, num_layers));
   if (this->norm) register_module("norm", this->norm);
 }
 
@@ -519,12 +552,86 @@ Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask,
                                    const Tensor& src_key_padding_mask,
                                    std::optional<bool> is_causal) {
   Tensor x = src;
-  for (size_t i = 0; i < layers->size(); ++i) {
-    auto layer = std::dynamic_pointer_cast<TransformerEncoderLayer>((*layers)[i]);
-    TG_CHECK(layer != nullptr, Value, "TransformerEncoder: layers.", i, " is a ",
-             (*layers)[i]->type_name(), ", not a TransformerEncoderLayer");
-    x = layer->forward(x, mask, src_key_padding_mask, is_causal.value_or(false));
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = layer_at<TransformerEncoderLayer>("TransformerEncoder", *layers, i)
+            ->forward(x, mask, src_key_padding_mask, is_causal.value_or(false));
+  return norm ? norm->forward(x) : x;
+}
+
+// ---------------------------------------------------------------- TransformerDecoderLayer
+
+TransformerDecoderLayer::TransformerDecoderLayer(int64_t d_model, int64_t nhead,
+                                                 int64_t dim_feedforward, double dropout,
+                                                 TransformerActivation activation,
+                                                 double layer_norm_eps, bool batch_first,
+                                                 bool norm_first, TensorOptions options)
+    : Module("TransformerDecoderLayer"),
+      TransformerLayerConfig{d_model, nhead, dim_feedforward, dropout, layer_norm_eps, batch_first,
+                             norm_first, std::move(activation)} {
+  TG_CHECK(this->activation.fn != nullptr, Value,
+           "TransformerDecoderLayer: the activation function is empty");
+  self_attn = register_module("self_attn", make_attention(d_model, nhead, dropout, batch_first, options));
+  multihead_attn =
+      register_module("multihead_attn", make_attention(d_model, nhead, dropout, batch_first, options));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d_model, dim_feedforward, true, options));
+  this->dropout = register_module("dropout", std::make_shared<Dropout>(dropout));
+  linear2 = register_module("linear2", std::make_shared<Linear>(dim_feedforward, d_model, true, options));
+  norm1 = register_module("norm1", make_norm(d_model, layer_norm_eps, options));
+  norm2 = register_module("norm2", make_norm(d_model, layer_norm_eps, options));
+  norm3 = register_module("norm3", make_norm(d_model, layer_norm_eps, options));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(dropout));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(dropout));
+  dropout3 = register_module("dropout3", std::make_shared<Dropout>(dropout));
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
+                                        const Tensor& tgt_mask, const Tensor& memory_mask,
+                                        const Tensor& tgt_key_padding_mask,
+                                        const Tensor& memory_key_padding_mask, bool tgt_is_causal,
+                                        bool memory_is_causal) {
+  auto self_attention_block = [&](const Tensor& x) {
+    return dropout1->forward(std::get<0>(self_attn->forward(
+        x, x, x, tgt_key_padding_mask, false, tgt_mask, true, tgt_is_causal)));
+  };
+  auto memory_attention_block = [&](const Tensor& x) {
+    return dropout2->forward(std::get<0>(multihead_attn->forward(
+        x, memory, memory, memory_key_padding_mask, false, memory_mask, true, memory_is_causal)));
+  };
+  Tensor x = tgt;
+  if (norm_first) {
+    x = tg::add(x, self_attention_block(norm1->forward(x)));
+    x = tg::add(x, memory_attention_block(norm2->forward(x)));
+    x = tg::add(x, feed_forward_block(*this, norm3->forward(x), *dropout3));
+  } else {
+    x = norm1->forward(tg::add(x, self_attention_block(x)));
+    x = norm2->forward(tg::add(x, memory_attention_block(x)));
+    x = norm3->forward(tg::add(x, feed_forward_block(*this, x, *dropout3)));
   }
+  return x;
+}
+
+std::shared_ptr<TransformerDecoderLayer> TransformerDecoderLayer::clone() const {
+  return deep_copy(*this);
+}
+
+// ---------------------------------------------------------------- TransformerDecoder
+
+TransformerDecoder::TransformerDecoder(const std::shared_ptr<TransformerDecoderLayer>& decoder_layer,
+                                       int64_t num_layers, std::shared_ptr<LayerNorm> norm)
+    : Module("TransformerDecoder"), num_layers(num_layers), norm(std::move(norm)) {
+  layers = register_module("layers", cloned_layers("TransformerDecoder", decoder_layer, num_layers));
+  if (this->norm) register_module("norm", this->norm);
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+                                   const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
+                                   const Tensor& memory_key_padding_mask,
+                                   std::optional<bool> tgt_is_causal, bool memory_is_causal) {
+  Tensor x = tgt;
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = layer_at<TransformerDecoderLayer>("TransformerDecoder", *layers, i)
+            ->forward(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                      memory_key_padding_mask, tgt_is_causal.value_or(false), memory_is_causal);
   return norm ? norm->forward(x) : x;
 }
 

@@ -1,5 +1,6 @@
 // Attention: F::scaled_dot_product_attention, F::multi_head_attention_forward, and the modules
-// MultiheadAttention, TransformerEncoderLayer and TransformerEncoder, with PyTorch's argument
+// MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer and
+// TransformerDecoder, with PyTorch's argument
 // names, defaults, parameter names, shapes and init (so state dicts move between the two
 // unchanged).
 //
@@ -118,10 +119,18 @@ struct TransformerActivation {
   std::function<Tensor(const Tensor&)> fn;
 };
 
+// The constructor arguments both Transformer layer kinds share.
+struct TransformerLayerConfig {
+  int64_t d_model, nhead, dim_feedforward;
+  double dropout_p, layer_norm_eps;
+  bool batch_first, norm_first;
+  TransformerActivation activation;
+};
+
 // PyTorch's nn.TransformerEncoderLayer: self-attention then a feed-forward block, each with a
 // residual connection and LayerNorm, after (norm_first = false) or before (true) the block.
 // Submodules self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2.
-class TransformerEncoderLayer : public Module {
+class TransformerEncoderLayer : public Module, public TransformerLayerConfig {
  public:
   TransformerEncoderLayer(int64_t d_model, int64_t nhead, int64_t dim_feedforward = 2048,
                           double dropout = 0.1, TransformerActivation activation = "relu",
@@ -135,10 +144,6 @@ class TransformerEncoderLayer : public Module {
   // A deep copy (same configuration and values, own parameters), as copy.deepcopy.
   std::shared_ptr<TransformerEncoderLayer> clone() const;
 
-  int64_t d_model, nhead, dim_feedforward;
-  double dropout_p, layer_norm_eps;
-  bool batch_first, norm_first;
-  TransformerActivation activation;
   std::shared_ptr<MultiheadAttention> self_attn;
   std::shared_ptr<Linear> linear1;
   std::shared_ptr<Dropout> dropout;
@@ -159,6 +164,51 @@ class TransformerEncoder : public Module {
   Tensor forward(const Tensor& src, const Tensor& mask,
                  const Tensor& src_key_padding_mask = Tensor(),
                  std::optional<bool> is_causal = std::nullopt);
+
+  int64_t num_layers;
+  std::shared_ptr<ModuleList> layers;
+  std::shared_ptr<LayerNorm> norm;  // null: none
+};
+
+// PyTorch's nn.TransformerDecoderLayer: self-attention over tgt, attention from tgt to memory (the
+// encoder's output), then the feed-forward block; each with a residual connection and LayerNorm
+// after (norm_first = false) or before (true) the block. Submodules self_attn, multihead_attn,
+// linear1, dropout, linear2, norm1, norm2, norm3, dropout1, dropout2, dropout3.
+class TransformerDecoderLayer : public Module, public TransformerLayerConfig {
+ public:
+  TransformerDecoderLayer(int64_t d_model, int64_t nhead, int64_t dim_feedforward = 2048,
+                          double dropout = 0.1, TransformerActivation activation = "relu",
+                          double layer_norm_eps = 1e-5, bool batch_first = false,
+                          bool norm_first = false, TensorOptions options = {});
+  // tgt [T, N, E], memory [S, N, E] ([N, T, E], [N, S, E] when batch_first). tgt_mask [T, T],
+  // memory_mask [T, S] (or 3-D per head); key padding masks [N, T] and [N, S]. *_is_causal: hints
+  // that the matching mask is causal.
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
+                 const Tensor& memory_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
+                 bool memory_is_causal = false);
+  std::shared_ptr<TransformerDecoderLayer> clone() const;  // a deep copy
+
+  std::shared_ptr<MultiheadAttention> self_attn, multihead_attn;
+  std::shared_ptr<Linear> linear1;
+  std::shared_ptr<Dropout> dropout;
+  std::shared_ptr<Linear> linear2;
+  std::shared_ptr<LayerNorm> norm1, norm2, norm3;
+  std::shared_ptr<Dropout> dropout1, dropout2, dropout3;
+};
+
+// PyTorch's nn.TransformerDecoder: num_layers deep copies of decoder_layer (layers.0, ...) and an
+// optional final norm.
+class TransformerDecoder : public Module {
+ public:
+  TransformerDecoder(const std::shared_ptr<TransformerDecoderLayer>& decoder_layer,
+                     int64_t num_layers, std::shared_ptr<LayerNorm> norm = nullptr);
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
+                 const Tensor& memory_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor(),
+                 std::optional<bool> tgt_is_causal = std::nullopt, bool memory_is_causal = false);
 
   int64_t num_layers;
   std::shared_ptr<ModuleList> layers;

@@ -1,6 +1,6 @@
 // Attention: masked softmax (against the where + softmax composition and by hand, gradcheck),
-// F::scaled_dot_product_attention, MultiheadAttention, TransformerEncoderLayer and
-// TransformerEncoder against PyTorch 1.13 (float64 values hard-coded in attention_reference.h by
+// F::scaled_dot_product_attention, MultiheadAttention and the Transformer encoder and decoder
+// layers and stacks against PyTorch 1.13 (float64 values hard-coded in attention_reference.h by
 // tests/cpp/attention_reference.py from the same deterministic inputs and parameters), gradcheck
 // of SDPA and MHA, init, state dict keys, errors, and a tiny causal language model.
 #include <gtest/gtest.h>
@@ -680,6 +680,80 @@ TEST(TransformerEncoder, TwoLayersAndNormAreDeepCopies) {
   Tensor kpm = RefMask(c + ".src_key_padding_mask");
   RunEncoderCase(c, enc, [&](const Tensor& x) { return enc.forward(x, Tensor(), kpm); },
                  det({3, 2, 8}, 42));
+}
+
+// ---------------------------------------------------------------- Transformer decoder
+
+void RunDecoderCase(const std::string& c, nn::Module& m,
+                    const std::function<Tensor(const Tensor&, const Tensor&)>& forward,
+                    const Tensor& tgt, const Tensor& memory) {
+  SCOPED_TRACE(c);
+  m.to(tg::kFloat64);
+  SetParams(m, 400);
+  m.eval();
+  Tensor t = leaf(tgt), mem = leaf(memory);
+  Tensor out = forward(t, mem);
+  EXPECT_REF(out, c + ".out");
+  BackwardSeeded(out);
+  EXPECT_REF(t.grad(), c + ".grad.tgt");
+  EXPECT_REF(mem.grad(), c + ".grad.memory");
+  ExpectParamGrads(c, m);
+}
+
+TEST(TransformerDecoderLayer, PostNormReluCausalWithPadding) {
+  nn::TransformerDecoderLayer layer(8, 2, 16);
+  const std::string c = "tdl.post_relu";
+  Tensor causal = nn::generate_square_subsequent_mask(3, tg::kFloat64);
+  Tensor tkpm = RefMask(c + ".tgt_key_padding_mask"), mkpm = RefMask(c + ".memory_key_padding_mask");
+  RunDecoderCase(
+      c, layer,
+      [&](const Tensor& t, const Tensor& m) {
+        return layer.forward(t, m, causal, Tensor(), tkpm, mkpm, /*tgt_is_causal=*/true);
+      },
+      det({3, 2, 8}, 60), det({4, 2, 8}, 61));
+}
+
+TEST(TransformerDecoderLayer, PreNormGeluBatchFirstMemoryMask) {
+  nn::TransformerDecoderLayer layer(8, 2, 16, 0.1, "gelu", 1e-5, true, true);
+  const std::string c = "tdl.pre_gelu_batch_first";
+  Tensor mm = RefMask(c + ".memory_mask");
+  RunDecoderCase(
+      c, layer, [&](const Tensor& t, const Tensor& m) { return layer.forward(t, m, Tensor(), mm); },
+      det({2, 3, 8}, 62), det({2, 4, 8}, 63));
+}
+
+TEST(TransformerDecoder, TwoLayersAndNormStateDictAndPrinting) {
+  auto layer = std::make_shared<nn::TransformerDecoderLayer>(8, 2, 16);
+  nn::TransformerDecoder dec(layer, 2, std::make_shared<nn::LayerNorm>(Shape{8}));
+  std::vector<std::pair<std::string, Shape>> keys;
+  for (const auto& [k, t] : dec.state_dict()) keys.emplace_back(k, t.sizes());
+  EXPECT_EQ(keys, attention_reference::StateDicts().at("decoder_norm"));
+  keys.clear();
+  for (const auto& [k, t] : layer->state_dict()) keys.emplace_back(k, t.sizes());
+  EXPECT_EQ(keys, attention_reference::StateDicts().at("decoder_layer"));
+  EXPECT_EQ(layer->repr(), attention_reference::Reprs().at("decoder_layer"));
+  EXPECT_EQ(dec.repr(), attention_reference::Reprs().at("decoder_norm"));
+  const std::string c = "tdec.two_layers_norm";
+  Tensor causal = nn::generate_square_subsequent_mask(3, tg::kFloat64);
+  Tensor mkpm = RefMask(c + ".memory_key_padding_mask");
+  RunDecoderCase(
+      c, dec,
+      [&](const Tensor& t, const Tensor& m) {
+        return dec.forward(t, m, causal, Tensor(), Tensor(), mkpm);
+      },
+      det({3, 2, 8}, 64), det({4, 2, 8}, 65));
+}
+
+TEST(TransformerDecoder, Errors) {
+  nn::TransformerDecoderLayer layer(8, 2, 16);
+  Tensor tgt = tg::randn({3, 2, 8});
+  EXPECT_ERROR_HAS(layer.forward(tgt, tg::randn({4, 3, 8})), "MultiheadAttention", "batch");
+  EXPECT_ERROR_HAS(layer.forward(tgt, tg::randn({4, 2, 6})), "MultiheadAttention", "[4, 2, 6]");
+  EXPECT_ERROR_HAS(layer.forward(tgt, tg::randn({4, 2, 8}), Tensor(), tg::zeros({3, 5}) > 0.0),
+                   "attn_mask", "[3, 5]", "[3, 4]");
+  EXPECT_ERROR_HAS(nn::TransformerDecoder(nullptr, 2), "TransformerDecoder", "null");
+  EXPECT_ERROR_HAS(nn::TransformerDecoder(std::make_shared<nn::TransformerDecoderLayer>(8, 2, 16), -1),
+                   "TransformerDecoder", "num_layers", "-1");
 }
 
 // A tiny causal language model learns to continue a cyclic sequence.
