@@ -635,4 +635,59 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
   return norm ? norm->forward(x) : x;
 }
 
+// ---------------------------------------------------------------- Transformer
+
+Transformer::Transformer(int64_t d_model, int64_t nhead, int64_t num_encoder_layers,
+                         int64_t num_decoder_layers, int64_t dim_feedforward, double dropout,
+                         TransformerActivation activation,
+                         std::shared_ptr<TransformerEncoder> custom_encoder,
+                         std::shared_ptr<TransformerDecoder> custom_decoder, double layer_norm_eps,
+                         bool batch_first, bool norm_first, TensorOptions options)
+    : Module("Transformer"), d_model(d_model), nhead(nhead), batch_first(batch_first) {
+  if (custom_encoder) {
+    encoder = custom_encoder;
+  } else {
+    auto layer = std::make_shared<TransformerEncoderLayer>(d_model, nhead, dim_feedforward, dropout,
+                                                           activation, layer_norm_eps, batch_first,
+                                                           norm_first, options);
+    encoder = std::make_shared<TransformerEncoder>(layer, num_encoder_layers,
+                                                   make_norm(d_model, layer_norm_eps, options));
+  }
+  register_module("encoder", encoder);
+  if (custom_decoder) {
+    decoder = custom_decoder;
+  } else {
+    auto layer = std::make_shared<TransformerDecoderLayer>(d_model, nhead, dim_feedforward, dropout,
+                                                           activation, layer_norm_eps, batch_first,
+                                                           norm_first, options);
+    decoder = std::make_shared<TransformerDecoder>(layer, num_decoder_layers,
+                                                   make_norm(d_model, layer_norm_eps, options));
+  }
+  register_module("decoder", decoder);
+  for (const Tensor& p : parameters())
+    if (p.dim() > 1) init::xavier_uniform_(p);
+}
+
+Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask,
+                            const Tensor& tgt_mask, const Tensor& memory_mask,
+                            const Tensor& src_key_padding_mask,
+                            const Tensor& tgt_key_padding_mask,
+                            const Tensor& memory_key_padding_mask,
+                            std::optional<bool> src_is_causal, std::optional<bool> tgt_is_causal,
+                            bool memory_is_causal) {
+  TG_CHECK(src.defined() && tgt.defined(), Value, "Transformer: src and tgt must be defined");
+  if (src.dim() == 3 && tgt.dim() == 3) {
+    const int64_t bdim = batch_first ? 0 : 1;
+    TG_CHECK(src.size(bdim) == tgt.size(bdim), Value,
+             "Transformer: the batch number of src and tgt must be equal, got src ", src.sizes(),
+             " and tgt ", tgt.sizes(), batch_first ? " (batch_first)" : "");
+  }
+  TG_CHECK(src.dim() >= 1 && tgt.dim() >= 1 && src.size(-1) == d_model && tgt.size(-1) == d_model,
+           Value, "Transformer: the feature number of src and tgt must be equal to d_model (",
+           d_model, "), got src ", src.sizes(), " and tgt ", tgt.sizes());
+  Tensor memory = encoder->forward(src, src_mask, src_key_padding_mask, src_is_causal);
+  return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                          memory_key_padding_mask, tgt_is_causal, memory_is_causal);
+}
+
 }  // namespace tg::nn

@@ -1,6 +1,6 @@
 // Attention: F::scaled_dot_product_attention, F::multi_head_attention_forward, and the modules
-// MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer and
-// TransformerDecoder, with PyTorch's argument
+// MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer,
+// TransformerDecoder and Transformer, with PyTorch's argument
 // names, defaults, parameter names, shapes and init (so state dicts move between the two
 // unchanged).
 //
@@ -213,6 +213,37 @@ class TransformerDecoder : public Module {
   int64_t num_layers;
   std::shared_ptr<ModuleList> layers;
   std::shared_ptr<LayerNorm> norm;  // null: none
+};
+
+// PyTorch's nn.Transformer: an encoder (num_encoder_layers, final LayerNorm) and a decoder
+// (num_decoder_layers, final LayerNorm), or the custom ones given; every parameter with more than
+// one dim is then re-drawn with xavier_uniform, as PyTorch's _reset_parameters.
+class Transformer : public Module {
+ public:
+  explicit Transformer(int64_t d_model = 512, int64_t nhead = 8, int64_t num_encoder_layers = 6,
+                       int64_t num_decoder_layers = 6, int64_t dim_feedforward = 2048,
+                       double dropout = 0.1, TransformerActivation activation = "relu",
+                       std::shared_ptr<TransformerEncoder> custom_encoder = nullptr,
+                       std::shared_ptr<TransformerDecoder> custom_decoder = nullptr,
+                       double layer_norm_eps = 1e-5, bool batch_first = false,
+                       bool norm_first = false, TensorOptions options = {});
+  // src [S, N, E], tgt [T, N, E] ([N, S, E], [N, T, E] when batch_first, or unbatched [S, E],
+  // [T, E]); the masks as in the encoder and decoder. Returns [T, N, E].
+  Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask = Tensor(),
+                 const Tensor& tgt_mask = Tensor(), const Tensor& memory_mask = Tensor(),
+                 const Tensor& src_key_padding_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor(),
+                 std::optional<bool> src_is_causal = std::nullopt,
+                 std::optional<bool> tgt_is_causal = std::nullopt, bool memory_is_causal = false);
+  static Tensor generate_square_subsequent_mask(int64_t sz, TensorOptions options = {}) {
+    return nn::generate_square_subsequent_mask(sz, options);
+  }
+
+  int64_t d_model, nhead;
+  bool batch_first;
+  std::shared_ptr<TransformerEncoder> encoder;
+  std::shared_ptr<TransformerDecoder> decoder;
 };
 
 }  // namespace tg::nn

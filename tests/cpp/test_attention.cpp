@@ -684,20 +684,29 @@ TEST(TransformerEncoder, TwoLayersAndNormAreDeepCopies) {
 
 // ---------------------------------------------------------------- Transformer decoder
 
+// A reference case of a module with two inputs (named as in the script): parameters from
+// SetParams(seed), eval mode, the output and every gradient.
+void RunTwoInputCase(const std::string& c, nn::Module& m, double seed,
+                     const std::function<Tensor(const Tensor&, const Tensor&)>& forward,
+                     const std::pair<const char*, Tensor>& a,
+                     const std::pair<const char*, Tensor>& b) {
+  SCOPED_TRACE(c);
+  m.to(tg::kFloat64);
+  SetParams(m, seed);
+  m.eval();
+  Tensor x = leaf(a.second), y = leaf(b.second);
+  Tensor out = forward(x, y);
+  EXPECT_REF(out, c + ".out");
+  BackwardSeeded(out);
+  EXPECT_REF(x.grad(), c + ".grad." + a.first);
+  EXPECT_REF(y.grad(), c + ".grad." + b.first);
+  ExpectParamGrads(c, m);
+}
+
 void RunDecoderCase(const std::string& c, nn::Module& m,
                     const std::function<Tensor(const Tensor&, const Tensor&)>& forward,
                     const Tensor& tgt, const Tensor& memory) {
-  SCOPED_TRACE(c);
-  m.to(tg::kFloat64);
-  SetParams(m, 400);
-  m.eval();
-  Tensor t = leaf(tgt), mem = leaf(memory);
-  Tensor out = forward(t, mem);
-  EXPECT_REF(out, c + ".out");
-  BackwardSeeded(out);
-  EXPECT_REF(t.grad(), c + ".grad.tgt");
-  EXPECT_REF(mem.grad(), c + ".grad.memory");
-  ExpectParamGrads(c, m);
+  RunTwoInputCase(c, m, 400, forward, {"tgt", tgt}, {"memory", memory});
 }
 
 TEST(TransformerDecoderLayer, PostNormReluCausalWithPadding) {
@@ -754,6 +763,55 @@ TEST(TransformerDecoder, Errors) {
   EXPECT_ERROR_HAS(nn::TransformerDecoder(nullptr, 2), "TransformerDecoder", "null");
   EXPECT_ERROR_HAS(nn::TransformerDecoder(std::make_shared<nn::TransformerDecoderLayer>(8, 2, 16), -1),
                    "TransformerDecoder", "num_layers", "-1");
+}
+
+// ---------------------------------------------------------------- Transformer
+
+TEST(Transformer, PostNormReluMatchesPyTorch) {
+  nn::Transformer model(8, 2, 1, 2, 16);
+  const std::string c = "transformer.post_relu";
+  Tensor causal = nn::Transformer::generate_square_subsequent_mask(3, tg::kFloat64);
+  Tensor skpm = RefMask(c + ".src_key_padding_mask");
+  RunTwoInputCase(
+      c, model, 500,
+      [&](const Tensor& src, const Tensor& tgt) {
+        return model.forward(src, tgt, Tensor(), causal, Tensor(), skpm, Tensor(), skpm);
+      },
+      {"src", det({4, 2, 8}, 80)}, {"tgt", det({3, 2, 8}, 81)});
+}
+
+TEST(Transformer, PreNormGeluBatchFirstMatchesPyTorch) {
+  nn::Transformer model(8, 2, 2, 1, 16, 0.1, "gelu", nullptr, nullptr, 1e-5, true, true);
+  Tensor causal = nn::Transformer::generate_square_subsequent_mask(3, tg::kFloat64);
+  RunTwoInputCase(
+      "transformer.pre_gelu_batch_first", model, 600,
+      [&](const Tensor& src, const Tensor& tgt) {
+        return model.forward(src, tgt, Tensor(), causal, Tensor(), Tensor(), Tensor(), Tensor(),
+                             std::nullopt, true);
+      },
+      {"src", det({2, 4, 8}, 82)}, {"tgt", det({2, 3, 8}, 83)});
+}
+
+TEST(Transformer, InitStateDictPrintingAndErrors) {
+  tg::manual_seed(5);
+  nn::Transformer model(8, 2, 1, 2, 16);
+  std::vector<std::pair<std::string, Shape>> keys;
+  for (const auto& [k, t] : model.state_dict()) keys.emplace_back(k, t.sizes());
+  EXPECT_EQ(keys, attention_reference::StateDicts().at("transformer"));
+  EXPECT_EQ(model.repr(), attention_reference::Reprs().at("transformer"));
+  // Every matrix is xavier_uniform (including out_proj and the feed-forward weights).
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (p.dim() < 2) continue;
+    const double bound = std::sqrt(6.0 / static_cast<double>(p.size(0) + p.size(1)));
+    EXPECT_LE(p.abs().max().item(), bound) << name;
+    EXPECT_GT(p.abs().max().item(), 0.5 * bound) << name;
+  }
+  EXPECT_ERROR_HAS(model.forward(tg::randn({4, 2, 8}), tg::randn({3, 3, 8})), "Transformer",
+                   "batch number", "[4, 2, 8]", "[3, 3, 8]");
+  EXPECT_ERROR_HAS(model.forward(tg::randn({4, 2, 8}), tg::randn({3, 2, 6})), "Transformer",
+                   "d_model (8)", "[3, 2, 6]");
+  // Unbatched src and tgt.
+  EXPECT_EQ(model.forward(tg::randn({4, 8}), tg::randn({3, 8})).sizes(), (Shape{3, 8}));
 }
 
 // A tiny causal language model learns to continue a cyclic sequence.
