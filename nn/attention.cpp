@@ -460,11 +460,15 @@ Tensor feed_forward_block(Layer& l, const Tensor& x, Dropout& block_dropout) {
 // A new layer of the same configuration on the same device and dtype, holding copies of `l`'s
 // values (copy.deepcopy).
 template <class Layer>
+std::shared_ptr<Layer> make_layer(const TransformerLayerConfig& c, TensorOptions options) {
+  return std::make_shared<Layer>(c.d_model, c.nhead, c.dim_feedforward, c.dropout_p, c.activation,
+                                 c.layer_norm_eps, c.batch_first, c.norm_first, options);
+}
+
+template <class Layer>
 std::shared_ptr<Layer> deep_copy(const Layer& l) {
   const Tensor& w = l.linear1->weight;
-  auto copy = std::make_shared<Layer>(l.d_model, l.nhead, l.dim_feedforward, l.dropout_p,
-                                      l.activation, l.layer_norm_eps, l.batch_first, l.norm_first,
-                                      TensorOptions(w.dtype()).device(w.device()));
+  auto copy = make_layer<Layer>(l, TensorOptions(w.dtype()).device(w.device()));
   copy->load_state_dict(l.state_dict());
   copy->train(l.is_training());
   return copy;
@@ -637,6 +641,16 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
 
 // ---------------------------------------------------------------- Transformer
 
+namespace {
+// num_layers copies of a layer made from `c`, with a final LayerNorm (nn.Transformer's stacks).
+template <class Stack, class Layer>
+std::shared_ptr<Stack> default_stack(const TransformerLayerConfig& c, int64_t num_layers,
+                                     TensorOptions options) {
+  return std::make_shared<Stack>(make_layer<Layer>(c, options), num_layers,
+                                 make_norm(c.d_model, c.layer_norm_eps, options));
+}
+}  // namespace
+
 Transformer::Transformer(int64_t d_model, int64_t nhead, int64_t num_encoder_layers,
                          int64_t num_decoder_layers, int64_t dim_feedforward, double dropout,
                          TransformerActivation activation,
@@ -644,26 +658,16 @@ Transformer::Transformer(int64_t d_model, int64_t nhead, int64_t num_encoder_lay
                          std::shared_ptr<TransformerDecoder> custom_decoder, double layer_norm_eps,
                          bool batch_first, bool norm_first, TensorOptions options)
     : Module("Transformer"), d_model(d_model), nhead(nhead), batch_first(batch_first) {
-  if (custom_encoder) {
-    encoder = custom_encoder;
-  } else {
-    auto layer = std::make_shared<TransformerEncoderLayer>(d_model, nhead, dim_feedforward, dropout,
-                                                           activation, layer_norm_eps, batch_first,
-                                                           norm_first, options);
-    encoder = std::make_shared<TransformerEncoder>(layer, num_encoder_layers,
-                                                   make_norm(d_model, layer_norm_eps, options));
-  }
-  register_module("encoder", encoder);
-  if (custom_decoder) {
-    decoder = custom_decoder;
-  } else {
-    auto layer = std::make_shared<TransformerDecoderLayer>(d_model, nhead, dim_feedforward, dropout,
-                                                           activation, layer_norm_eps, batch_first,
-                                                           norm_first, options);
-    decoder = std::make_shared<TransformerDecoder>(layer, num_decoder_layers,
-                                                   make_norm(d_model, layer_norm_eps, options));
-  }
-  register_module("decoder", decoder);
+  const TransformerLayerConfig config{d_model,        nhead,       dim_feedforward, dropout,
+                                      layer_norm_eps, batch_first, norm_first,      activation};
+  encoder = register_module(
+      "encoder", custom_encoder ? custom_encoder
+                                : default_stack<TransformerEncoder, TransformerEncoderLayer>(
+                                      config, num_encoder_layers, options));
+  decoder = register_module(
+      "decoder", custom_decoder ? custom_decoder
+                                : default_stack<TransformerDecoder, TransformerDecoderLayer>(
+                                      config, num_decoder_layers, options));
   for (const Tensor& p : parameters())
     if (p.dim() > 1) init::xavier_uniform_(p);
 }
