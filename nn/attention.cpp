@@ -409,18 +409,18 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
                                                        const Tensor& key_padding_mask,
                                                        bool need_weights, const Tensor& attn_mask,
                                                        bool average_attn_weights, bool is_causal) {
-  functional::MultiheadAttentionForwardOptions o;
-  o.training = is_training();
-  o.key_padding_mask = key_padding_mask;
-  o.need_weights = need_weights;
-  o.attn_mask = attn_mask;
-  o.use_separate_proj_weight = !in_proj_weight.defined();
-  o.q_proj_weight = q_proj_weight;
-  o.k_proj_weight = k_proj_weight;
-  o.v_proj_weight = v_proj_weight;
-  o.average_attn_weights = average_attn_weights;
-  o.is_causal = is_causal;
-  o.batch_first = batch_first;
+  const functional::MultiheadAttentionForwardOptions o{
+      .training = is_training(),
+      .key_padding_mask = key_padding_mask,
+      .need_weights = need_weights,
+      .attn_mask = attn_mask,
+      .use_separate_proj_weight = !in_proj_weight.defined(),
+      .q_proj_weight = q_proj_weight,
+      .k_proj_weight = k_proj_weight,
+      .v_proj_weight = v_proj_weight,
+      .average_attn_weights = average_attn_weights,
+      .is_causal = is_causal,
+      .batch_first = batch_first};
   return mha_forward("MultiheadAttention", query, key, value, embed_dim, num_heads, in_proj_weight,
                      in_proj_bias, bias_k, bias_v, add_zero_attn, dropout, out_proj->weight,
                      out_proj->bias, o);
