@@ -57,7 +57,7 @@ Tensor causal_keep_mask(int64_t L, int64_t S, Device device) {
 // What a set of masks amounts to: entries to keep (bool, true = may attend) and scores to add.
 struct MaskParts {
   Tensor keep, additive;
-  // `masked`: bool true = may not attend, or float added.
+  // A mask in MultiheadAttention's convention: bool true = may not attend; float = added.
   void add_masked_convention(const Tensor& mask) {
     if (mask.dtype() == kBool) {
       add_keep(tg::logical_not(mask));
