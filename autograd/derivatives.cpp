@@ -563,25 +563,36 @@ Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
 }
 
 namespace {
+// Records the backward of a (log-)softmax whose output is `out` (masked softmax too: its masked
+// entries are 0 in y, so the same formula gives them no gradient).
+void record_softmax(const char* name, const Tensor& x, const Tensor& out, int64_t dim,
+                    bool log_space) {
+  record(name, {x}, {out}, [so = save_output(out), dim, log_space](Grads& g) {
+    const Tensor& y = so.get();
+    if (autograd::is_grad_enabled()) {  // create_graph: the formula itself on the tape
+      g.in[0] = log_space ? sub(g.g(), mul(exp(y), sum(g.g(), {dim}, true)))
+                          : mul(y, sub(g.g(), sum(mul(g.g(), y), {dim}, true)));
+    } else {
+      g.in[0] = native::softmax_backward(g.g(), y, dim, log_space);
+    }
+  });
+}
+
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log_space) {
-  const char* name = log_space ? "log_softmax" : "softmax";
   Tensor out = native::softmax(x, dim, log_space);
-  if (needs_grad({&x}))
-    record(name, {x}, {out}, [so = save_output(out), dim, log_space](Grads& g) {
-      const Tensor& y = so.get();
-      if (autograd::is_grad_enabled()) {  // create_graph: the formula itself on the tape
-        g.in[0] = log_space ? sub(g.g(), mul(exp(y), sum(g.g(), {dim}, true)))
-                            : mul(y, sub(g.g(), sum(mul(g.g(), y), {dim}, true)));
-      } else {
-        g.in[0] = native::softmax_backward(g.g(), y, dim, log_space);
-      }
-    });
+  if (needs_grad({&x})) record_softmax(log_space ? "log_softmax" : "softmax", x, out, dim, log_space);
   return out;
 }
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim) {
+  Tensor out = native::masked_softmax(x, mask, dim);
+  if (needs_grad({&x})) record_softmax("masked_softmax", x, out, dim, false);
+  return out;
+}
 
 // ============================================================== shapes
 

@@ -80,6 +80,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b);  // bias + a @ b, 2-D a and b
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+// softmax over the entries where the bool `mask` (broadcast to x) is true, 0 elsewhere: the
+// softmax of x.masked_fill(!mask, -inf) in one op, so a row with no true entry is NaN.
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim);
 
 // ---- shapes (views where possible)
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <numeric>
 
@@ -772,6 +773,34 @@ Tensor softmax_backward(const Tensor& grad, const Tensor& out, int64_t dim, bool
       .softmax_backward(log, kernel_view(permute(gin, order)), kernel_view(permute(g, order)),
                         kernel_view(permute(out, order)));
   return gin;
+}
+
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim) {
+  const char* name = "masked_softmax";
+  check_floating(name, x);
+  TG_CHECK(mask.dtype() == DType::Bool, Type, name, ": mask must be a bool tensor, got ",
+           mask.dtype(), " (shape ", mask.sizes(), ")");
+  check_same_device(name, x, mask);
+  TG_CHECK(broadcast_shapes(name, x.sizes(), mask.sizes()) == x.sizes(), Value, name,
+           ": mask of shape ", mask.sizes(), " cannot be broadcast to the input's shape ",
+           x.sizes());
+  dim = wrap_dim(name, dim, x.dim());
+  const kernels::KernelTable& table = kernels_for(name, x.device());
+  if (table.masked_softmax == nullptr) {
+    // A backend without the fused kernel: the same values from where + softmax.
+    return softmax(where(mask, x, scalar_like(x, -std::numeric_limits<double>::infinity())), dim,
+                   false);
+  }
+  Tensor out = empty(x.sizes(), x.dtype(), x.device());
+  if (out.numel() == 0) return out;
+  // A 0-dim input is one row of one element.
+  Tensor x1 = x.dim() == 0 ? unsqueeze(x, 0) : x;
+  Tensor out1 = x.dim() == 0 ? unsqueeze(out, 0) : out;
+  Tensor mask1 = expand(mask, x1.sizes());
+  const Shape order = moved_to_last(x1.dim(), dim);
+  table.masked_softmax(kernel_view(permute(out1, order)), kernel_view(permute(x1, order)),
+                       kernel_view(permute(mask1, order)));
+  return out;
 }
 
 // ---------------------------------------------------------------- indexing

@@ -76,6 +76,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b);
 Tensor softmax(const Tensor& x, int64_t dim, bool log);
 Tensor softmax_backward(const Tensor& grad, const Tensor& out, int64_t dim, bool log);
+// softmax(x with the entries where `mask` is false set to -inf) along dim, fused: masked entries
+// get 0, a row without a true entry is NaN (as PyTorch's softmax of an all -inf row). mask is
+// Bool and broadcasts to x's shape. The backward is softmax_backward of the output.
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim);
 
 // ---- indexing
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);

@@ -172,6 +172,11 @@ struct KernelTable {
   // grad_in = softmax: y * (g - sum(g * y)); log: g - exp(y) * sum(g). Over the last dim.
   void (*softmax_backward)(bool log, const View& grad_in, const View& grad_out,
                            const View& out) = nullptr;
+  // Softmax over the last dim of `in` restricted to the entries where `mask` (Bool, in's sizes,
+  // stride 0 on broadcast dims) is true; the others get 0. Equal to softmax(in with the masked
+  // entries set to -inf): a row with no true entry is NaN. Its backward is softmax_backward.
+  // Optional: core falls back to where + softmax when a backend leaves it null.
+  void (*masked_softmax)(const View& out, const View& in, const View& mask) = nullptr;
   // out = in.index_select(dim, index); index is 1-D Int64; out's sizes are in's with dim -> len.
   IndexCheck (*index_select)(const View& out, const View& in, const View& index, int dim) = nullptr;
   // out[.., index[i], ..] += src[.., i, ..] along dim (the backward of index_select).

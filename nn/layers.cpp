@@ -63,7 +63,11 @@ TensorOptions factory_options(TensorOptions options) {
 // ---------------------------------------------------------------- Linear
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, TensorOptions options)
-    : Module("Linear"), in_features(in_features), out_features(out_features) {
+    : Linear("Linear", in_features, out_features, bias, options) {}
+
+Linear::Linear(std::string type_name, int64_t in_features, int64_t out_features, bool bias,
+               TensorOptions options)
+    : Module(std::move(type_name)), in_features(in_features), out_features(out_features) {
   TG_CHECK(in_features >= 0 && out_features >= 0, Value,
            "Linear: in_features and out_features must be >= 0, got ", in_features, " and ",
            out_features);

@@ -22,6 +22,11 @@ class Linear : public Module {
 
   int64_t in_features, out_features;
   Tensor weight, bias;  // bias undefined when bias=false
+
+ protected:
+  // For subclasses that print under another name (PyTorch's NonDynamicallyQuantizableLinear).
+  Linear(std::string type_name, int64_t in_features, int64_t out_features, bool bias,
+         TensorOptions options);
 };
 
 class Identity : public Module {

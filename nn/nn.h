@@ -1,6 +1,7 @@
 // tg::nn: modules, layers, losses, the functional forms (tg::nn::F) and initializers
 // (tg::nn::init).
 #pragma once
+#include "attention.h"
 #include "conv.h"
 #include "functional.h"
 #include "init.h"

@@ -46,6 +46,7 @@ const KernelTable* cpu_kernels() {
       .gemm = cpu::gemm,
       .softmax = cpu::softmax,
       .softmax_backward = cpu::softmax_backward,
+      .masked_softmax = cpu::masked_softmax,
       .index_select = cpu::index_select,
       .index_add = cpu::index_add,
       .gather = cpu::gather,

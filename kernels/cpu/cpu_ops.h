@@ -15,6 +15,7 @@ void reduce(ReduceOp op, const View& out, const View& in, int reduce_ndim);
 void gemm(const GemmArgs& args);
 void softmax(bool log, const View& out, const View& in);
 void softmax_backward(bool log, const View& grad_in, const View& grad_out, const View& out);
+void masked_softmax(const View& out, const View& in, const View& mask);
 IndexCheck index_select(const View& out, const View& in, const View& index, int dim);
 IndexCheck index_add(const View& out, const View& index, const View& src, int dim);
 IndexCheck gather(const View& out, const View& in, const View& index, int dim);

@@ -214,6 +214,67 @@ void softmax_backward_typed(bool log, const View& grad_in, const View& grad_out,
   });
 }
 
+
+// ---- masked softmax: the softmax of the kept entries (mask true), 0 elsewhere.
+
+template <typename T>
+void fill_row_nan(T* y, int64_t so, int64_t L) {
+  for (int64_t i = 0; i < L; ++i) y[i * so] = std::numeric_limits<T>::quiet_NaN();
+}
+
+// A contiguous row with a contiguous mask: the masked row (-inf where masked) written into the
+// output, then the plain softmax in place. Exactly softmax(masked_fill(-inf)): a masked NaN
+// does not matter, a kept NaN or a row without a kept entry gives a NaN row.
+template <typename T>
+TG_SIMD_CLONES void masked_softmax_row_unit(const T* x, const bool* keep, T* y, int64_t L,
+                                            MathConsts mc) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < L; ++i) y[i] = keep[i] ? x[i] : kNegInf;
+  softmax_row_unit(false, y, y, L, mc);
+}
+
+template <typename T>
+void masked_softmax_row_strided(const T* x, int64_t sx, const bool* keep, int64_t sk, T* y,
+                                int64_t sy, int64_t L, MathConsts mc) {
+  T m = -std::numeric_limits<T>::infinity();
+  bool any = false;
+  for (int64_t i = 0; i < L; ++i) {
+    if (!keep[i * sk]) continue;
+    any = true;
+    const T v = x[i * sx];
+    m = (v > m || v != v) ? v : m;
+  }
+  if (!any) return fill_row_nan(y, sy, L);
+  double sum = 0.0;
+  for (int64_t i = 0; i < L; ++i) {
+    const T e = keep[i * sk] ? fexp(x[i * sx] - m, mc) : T(0);
+    y[i * sy] = e;
+    sum += double(e);
+  }
+  const T inv = static_cast<T>(1.0 / sum);
+  for (int64_t i = 0; i < L; ++i) y[i * sy] *= inv;
+}
+
+template <typename T>
+void masked_softmax_typed(const View& out, const View& in, const View& mask) {
+  const View* const vs[3] = {&in, &mask, &out};
+  const Rows<3> r = make_rows<3>(vs);
+  const int64_t L = r.len, sx = r.stride[0], sk = r.stride[1], sy = r.stride[2];
+  const MathConsts mc = math_consts();
+  for_each_row(r, kHeavyGrain, [&](char* const* p) {
+    const T* x = reinterpret_cast<const T*>(p[0]);
+    const bool* keep = reinterpret_cast<const bool*>(p[1]);
+    T* y = reinterpret_cast<T*>(p[2]);
+    if (sk == 0) {  // one mask value for the whole row (a mask broadcast along it)
+      if (!keep[0]) return fill_row_nan(y, sy, L);
+      if (sx == 1 && sy == 1) return softmax_row_unit(false, x, y, L, mc);
+      return softmax_row_strided(false, x, sx, y, sy, L, mc);
+    }
+    if (sx == 1 && sk == 1 && sy == 1) return masked_softmax_row_unit(x, keep, y, L, mc);
+    masked_softmax_row_strided(x, sx, keep, sk, y, sy, L, mc);
+  });
+}
+
 }  // namespace
 
 void softmax(bool log, const View& out, const View& in) {
@@ -233,6 +294,21 @@ void softmax_backward(bool log, const View& grad_in, const View& grad_out, const
     default: break;
   }
   unsupported("softmax_backward", grad_in.dtype);
+}
+
+}  // namespace tg::kernels::cpu
+
+namespace tg::kernels::cpu {
+
+void masked_softmax(const View& out, const View& in, const View& mask) {
+  if (out.dtype != in.dtype) unsupported("masked_softmax with differing dtypes", out.dtype);
+  if (mask.dtype != DType::Bool) unsupported("masked_softmax mask", mask.dtype);
+  switch (in.dtype) {
+    case DType::Float32: return masked_softmax_typed<float>(out, in, mask);
+    case DType::Float64: return masked_softmax_typed<double>(out, in, mask);
+    default: break;
+  }
+  unsupported("masked_softmax", in.dtype);
 }
 
 }  // namespace tg::kernels::cpu
