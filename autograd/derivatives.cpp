@@ -48,15 +48,70 @@ int64_t reduced_count(const Tensor& x, const std::vector<int64_t>& dims) {
   return n;
 }
 
+// f''(x) of the activations whose gradient reads x, as differentiable ops (double backward).
+Tensor activation_second_derivative(ActivationGrad op, const Tensor& x, double p0, double p1) {
+  switch (op) {
+    case ActivationGrad::LeakyRelu:
+    case ActivationGrad::Clamp:
+      return zeros_like(x);
+    case ActivationGrad::Gelu: {  // d/dx (Phi(x) + x phi(x)) = phi(x) (2 - x^2)
+      const double inv_sqrt_2pi = 0.3989422804014327;
+      Tensor x2 = mul(x, x);
+      return mul(mul(exp(mul(x2, -0.5)), inv_sqrt_2pi), rsub(x2, 2.0));
+    }
+    case ActivationGrad::GeluTanh: {
+      // u = c (x + a x^3), t = tanh(u): f' = (1 + t) / 2 + x (1 - t^2) u' / 2, and
+      // f'' = (1 - t^2) (u' - x t u'^2 + x u'' / 2).
+      const double c = 0.7978845608028654, a = 0.044715;
+      Tensor x2 = mul(x, x);
+      Tensor t = tanh(mul(add(x, mul(mul(x2, x), a)), c));
+      Tensor du = mul(add(mul(x2, 3.0 * a), 1.0), c);
+      Tensor d2u = mul(x, 6.0 * a * c);
+      Tensor inner = add(sub(du, mul(mul(x, t), mul(du, du))), mul(mul(x, d2u), 0.5));
+      return mul(rsub(mul(t, t), 1.0), inner);
+    }
+    case ActivationGrad::Softplus: {  // beta s (1 - s), s = sigmoid(beta x); 0 past the threshold
+      Tensor s = sigmoid(mul(x, p0));
+      return where(gt(mul(x, p0), native::scalar_like(x, p1)), zeros_like(x),
+                   mul(mul(s, rsub(s, 1.0)), p0));
+    }
+    default:
+      TG_FAIL(Runtime, "activation_second_derivative: the gradient of this activation reads y");
+  }
+}
+
+// f'(x) as a tensor on the tape, for formulas differentiated again (create_graph).
+Tensor activation_derivative(const char* name, ActivationGrad op, const Tensor& x, double p0,
+                             double p1) {
+  Tensor d = native::activation_grad(op, ones_like(x), x, Tensor(), p0, p1);
+  if (needs_grad({&x}))
+    record(name, {x}, {d}, [sx = save(x), op, p0, p1](Grads& g) {
+      g.in[0] = mul(g.g(), activation_second_derivative(op, sx.get(), p0, p1));
+    });
+  return d;
+}
+
 Tensor unary_with_grad(const char* name, UnaryOp op, const Tensor& x, ActivationGrad grad_op,
                        bool grad_uses_output, double p0 = 0, double p1 = 0) {
   Tensor y = native::unary(name, op, x, p0, p1);
   if (needs_grad({&x})) {
     SavedTensor saved = grad_uses_output ? save_output(y) : save(x);
-    record(name, {x}, {y}, [saved, grad_op, grad_uses_output, p0, p1](Grads& g) {
-      const Tensor& s = saved.get();
-      g.in[0] = native::activation_grad(grad_op, g.g(), grad_uses_output ? Tensor() : s,
-                                        grad_uses_output ? s : Tensor(), p0, p1);
+    record(name, {x}, {y}, [name, saved, grad_op, grad_uses_output, p0, p1](Grads& g) {
+      const Tensor s = saved.get();
+      if (!autograd::is_grad_enabled()) {  // the fused kernel; no history needed
+        g.in[0] = native::activation_grad(grad_op, g.g(), grad_uses_output ? Tensor() : s,
+                                          grad_uses_output ? s : Tensor(), p0, p1);
+        return;
+      }
+      // create_graph: the formula with differentiable ops, so it can be differentiated again.
+      switch (grad_op) {
+        case ActivationGrad::Tanh: g.in[0] = mul(g.g(), rsub(mul(s, s), 1.0)); break;
+        case ActivationGrad::Sigmoid: g.in[0] = mul(g.g(), mul(s, rsub(s, 1.0))); break;
+        case ActivationGrad::Relu:
+          g.in[0] = where(le(s, native::scalar_like(s, 0.0)), zeros_like(g.g()), g.g());
+          break;
+        default: g.in[0] = mul(g.g(), activation_derivative(name, grad_op, s, p0, p1));
+      }
     });
   }
   return y;

@@ -11,7 +11,9 @@ namespace tg::autograd {
 
 namespace {
 thread_local bool grad_enabled = true;
-thread_local const char* running_node = nullptr;  // names the op in saved-tensor errors
+// The node whose backward is running: named in saved-tensor errors, and the history of its
+// saved outputs under create_graph.
+thread_local std::shared_ptr<Node> running_node;
 std::atomic<uint64_t> next_sequence_nr{0};
 
 TensorMeta meta_of(const Tensor& t) { return TensorMeta{t.sizes(), t.dtype(), t.device()}; }
@@ -45,19 +47,24 @@ Edge edge_to(const char* op, const Tensor& t) {
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
 
-SavedTensor::SavedTensor(const Tensor& t, bool is_output) {
+SavedTensor::SavedTensor(const Tensor& t, bool is_output, uint32_t output_nr)
+    : is_output_(is_output), output_nr_(output_nr) {
   if (!t.defined()) return;
   data_ = is_output ? t.detach() : t;
   version_ = t.version();
 }
 
-const Tensor& SavedTensor::get() const {
+Tensor SavedTensor::get() const {
   TG_CHECK(data_.version() == version_, Runtime, "backward of ",
-           running_node ? running_node : "an op",
+           running_node ? running_node->name : "an op",
            ": a tensor saved for the gradient was modified by an in-place operation (its version "
            "is ", data_.version(), ", expected ", version_,
            "); clone it before modifying it, or modify it out of place");
-  return data_;
+  if (!is_output_ || !grad_enabled || !running_node) return data_;
+  auto with_history = std::make_shared<TensorImpl>(*data_.impl());
+  with_history->grad_fn = running_node;
+  with_history->output_nr = output_nr_;
+  return Tensor(std::move(with_history));
 }
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
@@ -262,7 +269,7 @@ void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_r
     grads.in.resize(node->next_edges.size());
     grads.wanted.resize(node->next_edges.size());
     for (size_t i = 0; i < node->next_edges.size(); ++i) grads.wanted[i] = node->next_edges[i].fn != nullptr;
-    running_node = node->name;
+    running_node = node;
     try {
       node->backward(grads);
     } catch (...) {

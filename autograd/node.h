@@ -44,18 +44,22 @@ struct TensorMeta {
   Device device;
 };
 
-// A tensor kept for backward. Outputs of the op itself are kept without their history (that
-// would be a cycle); unpacking checks that nobody modified the values in place since.
+// A tensor kept for backward; unpacking checks that nobody modified the values in place since.
+// An output of the op itself is kept without its history (that would be a cycle: node -> output
+// -> node); under create_graph, get() hands it back with the running node as its grad_fn, so a
+// formula that uses the output is differentiated through it too (as PyTorch's SavedVariable).
 class SavedTensor {
  public:
   SavedTensor() = default;
-  explicit SavedTensor(const Tensor& t, bool is_output = false);
-  const Tensor& get() const;  // throws if modified in place since it was saved
+  explicit SavedTensor(const Tensor& t, bool is_output = false, uint32_t output_nr = 0);
+  Tensor get() const;  // throws if modified in place since it was saved
   bool defined() const { return data_.defined(); }
 
  private:
   Tensor data_;
   uint64_t version_ = 0;
+  bool is_output_ = false;
+  uint32_t output_nr_ = 0;
 };
 
 // What a backward formula reads and writes.

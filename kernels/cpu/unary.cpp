@@ -145,7 +145,8 @@ void activation_grad_float(ActivationGrad op, const View& gi, const View& go, co
     case ActivationGrad::Sigmoid:
       return map2<T, T, T>(gi, go, y, [](T g, T v) { return g * (v * (T(1) - v)); });
     case ActivationGrad::Relu:
-      return map2<T, T, T>(gi, go, y, [](T g, T v) { return v > T(0) ? g : T(0); });
+      // NaN outputs pass the gradient on, as PyTorch's threshold_backward does.
+      return map2<T, T, T>(gi, go, y, [](T g, T v) { return v <= T(0) ? T(0) : g; });
     case ActivationGrad::LeakyRelu: {
       const T slope = static_cast<T>(p0);
       return map2<T, T, T>(gi, go, x, [slope](T g, T v) { return g * blend(v > T(0), T(1), slope); });

@@ -1106,6 +1106,52 @@ TEST(AutogradDoubleBackward, Gradgradcheck) {
       {x});
 }
 
+// Ops whose backward reads their own output (exp, tanh, softmax, ...) or runs a fused activation
+// gradient: the first gradient must carry history through those too.
+TEST(AutogradDoubleBackward, OpsThatSaveTheirOutputAndActivations) {
+  tg::manual_seed(98);
+  auto weights = [](const Shape& s) { return tg::rand(s, tg::kFloat64) + 0.5; };
+  Tensor x = uniform({3, 4}, -1.5, 1.5, {0.0, -0.5, 0.5});
+  Tensor pos = uniform({3, 4}, 0.5, 1.5);
+  Tensor w = weights({3, 4});
+  using F = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<const char*, F>> on_x = {
+      {"exp", [](const Tensor& v) { return tg::exp(v); }},
+      {"expm1", [](const Tensor& v) { return tg::expm1(v); }},
+      {"tanh", [](const Tensor& v) { return tg::tanh(v); }},
+      {"sigmoid", [](const Tensor& v) { return tg::sigmoid(v); }},
+      {"tanh * x", [](const Tensor& v) { return tg::tanh(v) * v; }},
+      {"relu * x", [](const Tensor& v) { return tg::relu(v) * v; }},
+      {"leaky_relu * x", [](const Tensor& v) { return tg::leaky_relu(v, 0.1) * v; }},
+      {"gelu", [](const Tensor& v) { return tg::gelu(v, "none"); }},
+      {"gelu tanh", [](const Tensor& v) { return tg::gelu(v, "tanh"); }},
+      {"softplus", [](const Tensor& v) { return tg::softplus(v, 2.0, 20.0); }},
+      {"clamp * x", [](const Tensor& v) { return tg::clamp(v, -0.5, 0.5) * v; }},
+      {"softmax", [](const Tensor& v) { return tg::softmax(v, 1); }},
+      {"log_softmax", [](const Tensor& v) { return tg::log_softmax(v, 0); }},
+      {"2 ^ x", [](const Tensor& v) { return tg::pow(2.0, v); }},
+      {"1 / x^2", [](const Tensor& v) { return 1.0 / (v * v + 1.0); }},
+  };
+  for (const auto& [name, f] : on_x) {
+    SCOPED_TRACE(name);
+    EXPECT_GRADCHECK(first_gradient(f, w), {x});
+  }
+  const std::vector<std::pair<const char*, F>> on_positive = {
+      {"sqrt", [](const Tensor& v) { return tg::sqrt(v); }},
+      {"rsqrt", [](const Tensor& v) { return tg::rsqrt(v); }},
+  };
+  for (const auto& [name, f] : on_positive) {
+    SCOPED_TRACE(name);
+    EXPECT_GRADCHECK(first_gradient(f, w), {pos});
+  }
+  // A hand-derived value: d2/dx2 sum(tanh(x) * x) = 2 (1 - t^2) - 2 x t (1 - t^2).
+  Tensor v = leaf({0.7}, {1});
+  Tensor g = tg::autograd::grad({(tg::tanh(v) * v).sum()}, {v}, {}, false, true)[0];
+  g.sum().backward();
+  const double t = std::tanh(0.7);
+  expect_values(v.grad(), {2 * (1 - t * t) - 2 * 0.7 * t * (1 - t * t)}, 1e-12);
+}
+
 // ================================================================ version counter
 
 TEST(AutogradVersion, ModifiedSavedOutputIsDetected) {

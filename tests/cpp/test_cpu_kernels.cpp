@@ -754,7 +754,7 @@ double ref_act_grad(ActivationGrad op, double x, double y, double p0, double p1)
   switch (op) {
     case ActivationGrad::Tanh: return 1 - y * y;
     case ActivationGrad::Sigmoid: return y * (1 - y);
-    case ActivationGrad::Relu: return y > 0 ? 1 : 0;
+    case ActivationGrad::Relu: return y <= 0 ? 0 : 1;  // NaN passes, as in PyTorch
     case ActivationGrad::LeakyRelu: return x > 0 ? 1 : p0;
     case ActivationGrad::Gelu:
       return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * kPi);
@@ -810,11 +810,12 @@ TEST(CpuKernels, ActivationGrad) {
       }
     }
   }
-  // Relu gradient of a NaN output is 0; clamp gradient at the bounds passes.
+  // Relu passes the gradient of a NaN output on (PyTorch 1.13: relu(nan).backward() gives 1);
+  // clamp gradient at the bounds passes.
   std::vector<float> g = {1, 1, 1, 1}, yv = {float(kNaN), 0.0f, 2.0f, -1.0f}, gi(4);
   View empty;
   K().activation_grad(ActivationGrad::Relu, vec_view(gi), vec_view(g), empty, vec_view(yv), 0, 0);
-  EXPECT_EQ(gi, (std::vector<float>{0, 0, 1, 0}));
+  EXPECT_EQ(gi, (std::vector<float>{1, 0, 1, 0}));
   std::vector<float> xv = {-1.0f, 1.0f, 1.5f, -1.5f};
   K().activation_grad(ActivationGrad::Clamp, vec_view(gi), vec_view(g), vec_view(xv), empty, -1.0, 1.0);
   EXPECT_EQ(gi, (std::vector<float>{1, 1, 0, 0}));
