@@ -51,13 +51,17 @@ struct Options {
 // The defaults were chosen so that both models reach their targets (MLP >= 88%, CNN >= 91% test
 // accuracy on Fashion-MNIST) and the whole default run stays under 5 minutes on 2 CPU cores.
 int64_t default_epochs(const std::string& model) { return model == "mlp" ? 8 : 4; }
-double default_lr(const std::string& optimizer) { return optimizer == "adam" ? 1e-3 : 0.05; }
+double default_lr(const std::string& model, const std::string& optimizer) {
+  if (optimizer == "sgd") return 0.05;
+  return model == "mlp" ? 1e-3 : 2e-3;
+}
 
 const char* kUsage = R"(usage: tapegrad-train [options]
   --model mlp|cnn|all      which model(s) to train (default all: mlp then cnn)
   --epochs N               passes over the training set (default: mlp 8, cnn 4)
   --batch-size N           samples per step (default 64)
-  --lr X                   learning rate (default: adam 0.001, sgd 0.05)
+  --lr X                   initial learning rate, annealed to 0 along a cosine
+                           (default: adam 0.001 for mlp, 0.002 for cnn; sgd 0.05)
   --optimizer adam|sgd     Adam, or SGD with momentum 0.9 (default adam)
   --device cpu|cuda|all    where to train (default all: the CPU and each CUDA device)
   --seed N                 seeds the weights and the shuffle (default 0)
@@ -185,11 +189,15 @@ std::shared_ptr<nn::Module> make_model(const std::string& name) {
     model->push_back(std::make_shared<nn::ReLU>());
     model->push_back(std::make_shared<nn::Linear>(128, 10));
   } else {
-    // Two 3x3 convolutions, each followed by 2x2 max pooling: 28x28 -> 14x14 -> 7x7.
-    model->push_back(std::make_shared<nn::Conv2d>(1, 16, 3, 1, 1));
+    // Two 3x3 convolutions (no bias: batch norm's shift replaces it), each followed by batch
+    // norm, ReLU and 2x2 max pooling: 28x28 -> 14x14 -> 7x7. Batch norm is what lets this small
+    // net pass 91% in a few epochs.
+    model->push_back(std::make_shared<nn::Conv2d>(1, 16, 3, 1, 1, 1, 1, /*bias=*/false));
+    model->push_back(std::make_shared<nn::BatchNorm2d>(16));
     model->push_back(std::make_shared<nn::ReLU>());
     model->push_back(std::make_shared<nn::MaxPool2d>(2));
-    model->push_back(std::make_shared<nn::Conv2d>(16, 32, 3, 1, 1));
+    model->push_back(std::make_shared<nn::Conv2d>(16, 32, 3, 1, 1, 1, 1, /*bias=*/false));
+    model->push_back(std::make_shared<nn::BatchNorm2d>(32));
     model->push_back(std::make_shared<nn::ReLU>());
     model->push_back(std::make_shared<nn::MaxPool2d>(2));
     model->push_back(std::make_shared<nn::Flatten>());
@@ -200,8 +208,9 @@ std::shared_ptr<nn::Module> make_model(const std::string& name) {
   return model;
 }
 
-std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Options& o, nn::Module& model) {
-  const double lr = o.lr.value_or(default_lr(o.optimizer));
+std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Options& o, const std::string& name,
+                                                     nn::Module& model) {
+  const double lr = o.lr.value_or(default_lr(name, o.optimizer));
   if (o.optimizer == "adam") {
     tg::optim::AdamOptions adam;
     adam.lr = lr;
@@ -299,7 +308,7 @@ RunResult train_on(const std::string& model_name, tg::Device device, const Optio
   tg::manual_seed(o.seed);
   std::shared_ptr<nn::Module> model = make_model(model_name);
   model->to(device);
-  std::unique_ptr<tg::optim::Optimizer> optimizer = make_optimizer(o, *model);
+  std::unique_ptr<tg::optim::Optimizer> optimizer = make_optimizer(o, model_name, *model);
   tg::data::DataLoader train_loader(train_set.to(device),
                                     {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
   tg::data::DataLoader test_loader(test_set.to(device), {.batch_size = 1000});
@@ -308,6 +317,9 @@ RunResult train_on(const std::string& model_name, tg::Device device, const Optio
   const int64_t epochs = o.epochs.value_or(default_epochs(model_name));
   int64_t batches_per_epoch = train_loader.num_batches();
   if (o.limit_batches) batches_per_epoch = std::min(batches_per_epoch, o.limit_batches);
+  // The learning rate follows a cosine from its initial value down to 0 over all the steps:
+  // large steps early, small ones to settle at the end (worth about +1% test accuracy here).
+  tg::optim::CosineAnnealingLR schedule(*optimizer, epochs * batches_per_epoch);
   for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
     Progress progress(model_name + " " + device.str() + " epoch " + std::to_string(epoch) + "/" +
                           std::to_string(epochs),
@@ -322,6 +334,7 @@ RunResult train_on(const std::string& model_name, tg::Device device, const Optio
       optimizer->zero_grad();
       loss.backward();
       optimizer->step();
+      schedule.step();
       {
         tg::NoGradGuard no_grad;
         loss_sum = loss_sum + loss.detach().to(tg::kFloat64);
@@ -427,7 +440,7 @@ int main(int argc, char** argv) {
     std::vector<RunResult> runs;
     for (const std::string& model : o.models) {
       std::printf("\n%s, %s, lr %g, batch size %lld%s\n", model.c_str(), o.optimizer.c_str(),
-                  o.lr.value_or(default_lr(o.optimizer)), static_cast<long long>(o.batch_size),
+                  o.lr.value_or(default_lr(model, o.optimizer)), static_cast<long long>(o.batch_size),
                   o.limit_batches ? tg::detail::concat(", at most ", o.limit_batches, " batches per epoch").c_str() : "");
       for (const tg::Device& device : devices) runs.push_back(train_on(model, device, o, train_set, test_set));
     }
