@@ -2,7 +2,8 @@
 # Installs the Debian packages tapegrad's build and tests need (run as root); instant when present.
 # Usage: bash install-deps.sh [extra packages...]
 set -euo pipefail
-packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev "$@")
+packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

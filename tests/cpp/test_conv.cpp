@@ -400,9 +400,9 @@ TEST(ConvForward, ConvTranspose2dMatchesScatter) {
 
 // ================================================================ PoolForward
 
-TEST(PoolForward, MaxAndAverageMatchDirect) {
-  tg::manual_seed(8);
-  const std::vector<PoolSpec> specs = {
+// Window shapes, strides, padding, dilation and ceil_mode windows that hang past the input.
+std::vector<PoolSpec> pool_specs() {
+  return {
       {},
       {.kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1}},
       {.kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1}, .ceil_mode = true},
@@ -413,6 +413,11 @@ TEST(PoolForward, MaxAndAverageMatchDirect) {
       {.kernel = {1, 1}, .stride = {2, 2}},
       {.kernel = {2, 2}, .stride = {1, 1}, .dil = {3, 2}, .ceil_mode = true},
   };
+}
+
+TEST(PoolForward, MaxAndAverageMatchDirect) {
+  tg::manual_seed(8);
+  const std::vector<PoolSpec> specs = pool_specs();
   const Shape shape{2, 3, 7, 9};
   Tensor x = randn64(shape);
   const Vec xv = x.to_vector<double>();
@@ -449,6 +454,58 @@ TEST(PoolForward, MaxPoolIndicesStrideDefaultAndNaN) {
   EXPECT_TRUE(std::isnan(tg::max_pool2d(y, {2}).item()));
   // Unbatched input.
   EXPECT_EQ(tg::max_pool2d(x.squeeze(0), {2}).sizes(), (Shape{1, 2, 2}));
+}
+
+// Which element's index wins a window, as PyTorch 1.13 reports it: ties keep the first, a NaN
+// replaces everything (the last NaN wins), an all -inf window gives its first element.
+TEST(PoolForward, MaxPoolIndexOfTiesNaNAndInfinity) {
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  const std::vector<std::pair<Vec, int64_t>> cases = {
+      {{3, 3, nan, nan}, 3}, {{nan, 5, 7, nan}, 3}, {{-inf, -inf, -inf, -inf}, 0}, {{2, 5, 5, 1}, 1}};
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (const auto& [values, index] : cases) {
+      auto [v, idx] = tg::max_pool2d_with_indices(tg::tensor(values, dtype).view({1, 1, 2, 2}), {2});
+      EXPECT_EQ(idx.item<int64_t>(), index) << dtype << " window " << ::testing::PrintToString(values);
+      const double expected = values[index];
+      if (std::isnan(expected)) EXPECT_TRUE(std::isnan(v.item()));
+      else EXPECT_EQ(v.item(), expected);
+    }
+}
+
+// Many ties and a few NaNs: the index of every window against a direct scan of its taps in
+// row-major order, keeping the first maximum and letting each NaN take over (PyTorch's rule).
+TEST(PoolForward, MaxPoolIndicesWithTiesMatchDirect) {
+  tg::manual_seed(12);
+  const int64_t H = 7, W = 9;
+  Vec xv = tg::randint(-1, 2, {2, 3, H, W}).to(tg::kFloat64).to_vector<double>();
+  for (size_t i = 5; i < xv.size(); i += 37) xv[i] = std::nan("");
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (const PoolSpec& s : pool_specs()) {
+      const int64_t OH = pool_out(H, s.kernel[0], s.pad[0], s.stride[0], s.dil[0], s.ceil_mode);
+      const int64_t OW = pool_out(W, s.kernel[1], s.pad[1], s.stride[1], s.dil[1], s.ceil_mode);
+      std::vector<int64_t> expected;
+      for (int64_t p = 0; p < 6; ++p)
+        for (int64_t oy = 0; oy < OH; ++oy)
+          for (int64_t ox = 0; ox < OW; ++ox) {
+            double m = -std::numeric_limits<double>::infinity();
+            int64_t best = -1;
+            for (int64_t ky = 0; ky < s.kernel[0]; ++ky)
+              for (int64_t kx = 0; kx < s.kernel[1]; ++kx) {
+                const int64_t iy = oy * s.stride[0] - s.pad[0] + ky * s.dil[0];
+                const int64_t ix = ox * s.stride[1] - s.pad[1] + kx * s.dil[1];
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                const double v = xv[(p * H + iy) * W + ix];
+                if (best < 0 || v > m || std::isnan(v)) m = v, best = iy * W + ix;
+              }
+            expected.push_back(best);
+          }
+      Tensor x = tg::tensor(xv, {2, 3, H, W}, dtype);
+      auto [v, idx] = tg::max_pool2d_with_indices(x, pair_shape(s.kernel), pair_shape(s.stride),
+                                                  pair_shape(s.pad), pair_shape(s.dil), s.ceil_mode);
+      EXPECT_EQ(idx.to_vector<int64_t>(), expected)
+          << dtype << " kernel " << s.kernel[0] << "x" << s.kernel[1] << " stride " << s.stride[0]
+          << "," << s.stride[1] << " dil " << s.dil[0] << "," << s.dil[1];
+    }
 }
 
 TEST(PoolForward, AdaptiveAverageMatchesDirect) {
