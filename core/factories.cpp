@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "native.h"
 
@@ -104,6 +106,39 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions o) {
   Tensor t = native::empty(shape, o.dtype_, o.device_);
   native::random_(t, kernels::RandomKind::IntRange, static_cast<double>(low), static_cast<double>(high));
   return finish(t, o);
+}
+
+Tensor randperm(int64_t n, TensorOptions o) {
+  TG_CHECK(n >= 0, Value, "randperm: n must be non-negative, got ", n);
+  TG_CHECK(o.dtype_ != kBool, Type, "randperm: bool is not a valid dtype");
+  // Sorting uniform keys drawn from the global generator: the same permutation on every device.
+  const std::vector<double> keys = rand({n}, kFloat64).to_vector<double>();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+  return finish(native::to_device(native::to_dtype(tensor(order, {n}), o.dtype_), o.device_), o);
+}
+
+Tensor nonzero(const Tensor& x) {
+  TG_CHECK(x.defined(), Value, "nonzero: undefined tensor");
+  // The result's size depends on the values: they are read on the host (a sync on a GPU).
+  const std::vector<double> v = x.to_vector<double>();
+  const Shape& sizes = x.sizes();
+  const int64_t nd = x.dim();
+  std::vector<int64_t> coords;
+  std::vector<int64_t> at(static_cast<size_t>(nd), 0);
+  int64_t count = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != 0.0) {
+      coords.insert(coords.end(), at.begin(), at.end());
+      ++count;
+    }
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      if (++at[d] < sizes[d]) break;
+      at[d] = 0;
+    }
+  }
+  return native::to_device(tensor(coords, {count, nd}), x.device());
 }
 
 Tensor rand_like(const Tensor& t) { return rand(t.sizes(), t.options()); }

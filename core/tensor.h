@@ -247,6 +247,10 @@ Tensor eye(int64_t n, std::optional<int64_t> m = std::nullopt, TensorOptions opt
 Tensor rand(const Shape& shape, TensorOptions options = {});
 Tensor randn(const Shape& shape, TensorOptions options = {});
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options = kInt64);
+// A random permutation of 0..n-1 (int64 unless options say otherwise).
+Tensor randperm(int64_t n, TensorOptions options = kInt64);
+// The coordinates [n, x.dim()] (int64) of the n nonzero elements of x, in row-major order.
+Tensor nonzero(const Tensor& x);
 Tensor rand_like(const Tensor& t);
 Tensor randn_like(const Tensor& t);
 // From host values: 1-D from a list; with `shape`, the values fill it in row-major order.
