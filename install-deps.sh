@@ -3,7 +3,9 @@
 # Usage: bash install-deps.sh [extra packages...]
 set -euo pipefail
 packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist "$@")
+  nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+  # the Python package: its build (DLPack header, venv) and tests (PyTorch 1.13 as a reference)
+  libdlpack-dev python3-venv python3-numpy python3-pytest python3-torch "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
