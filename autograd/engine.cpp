@@ -1,3 +1,4 @@
+#include <cctype>
 #include <algorithm>
 #include <atomic>
 #include <queue>
@@ -65,6 +66,20 @@ Tensor SavedTensor::get() const {
   with_history->grad_fn = running_node;
   with_history->output_nr = output_nr_;
   return Tensor(std::move(with_history));
+}
+
+std::string backward_name(const Node& node) {
+  std::string out;
+  bool upper = true;
+  for (const char* p = node.name; *p; ++p) {
+    if (*p == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*p))) : *p;
+    upper = false;
+  }
+  return out + "Backward";
 }
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {

@@ -86,6 +86,9 @@ class Node {
   bool is_accumulator() const { return leaf != nullptr; }
 };
 
+// The name users see, PyTorch style: "mul" -> "MulBackward", "log_softmax" -> "LogSoftmaxBackward".
+std::string backward_name(const Node& node);
+
 // True when grad mode is on and some defined input requires grad.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);

@@ -139,19 +139,6 @@ struct Printer {
   }
 };
 
-std::string backward_name(const char* op) {
-  std::string out;
-  bool upper = true;
-  for (const char* p = op; *p; ++p) {
-    if (*p == '_') {
-      upper = true;
-      continue;
-    }
-    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*p))) : *p;
-    upper = false;
-  }
-  return out + "Backward";
-}
 
 template <class T>
 std::string render_values(const Tensor& t, bool summarize, size_t indent) {
@@ -183,7 +170,7 @@ std::string Tensor::str() const {
   const bool default_dtype =
       numel() == 0 ? dtype() == kFloat32 : dtype() == kFloat32 || dtype() == kInt64 || dtype() == kBool;
   if (!default_dtype) suffixes.push_back(std::string("dtype=") + dtype_name(dtype()));
-  if (grad_fn()) suffixes.push_back("grad_fn=<" + backward_name(grad_fn()->name) + ">");
+  if (grad_fn()) suffixes.push_back("grad_fn=<" + autograd::backward_name(*grad_fn()) + ">");
   else if (requires_grad()) suffixes.push_back("requires_grad=True");
   // A suffix that would pass kLineWidth goes on a new line (PyTorch's _add_suffixes, whose
   // last-line length counts 2 more than the characters when there is no newline yet).

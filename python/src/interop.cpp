@@ -131,8 +131,12 @@ py::capsule to_dlpack(const Tensor& t) {
            "use tensor.detach()");
   auto* ctx = new ExportContext{t, t.sizes(), t.strides(), {}};
   DLTensor& d = ctx->managed.dl_tensor;
-  d.data = t.numel() == 0 ? nullptr : t.storage()->data;
-  d.byte_offset = static_cast<uint64_t>(t.storage_offset()) * tg::element_size(t.dtype());
+  // The first element's address with byte_offset 0, as NumPy exports: some consumers (PyTorch
+  // 1.x) ignore byte_offset.
+  d.data = t.numel() == 0 ? nullptr
+                          : static_cast<char*>(t.storage()->data) +
+                                t.storage_offset() * tg::element_size(t.dtype());
+  d.byte_offset = 0;
   d.device = {t.device().is_cpu() ? kDLCPU : kDLCUDA, t.device().is_cpu() ? 0 : t.device().index};
   d.ndim = static_cast<int32_t>(t.dim());
   d.dtype = dl_dtype(t.dtype());

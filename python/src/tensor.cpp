@@ -381,15 +381,17 @@ Tensor dtype_cast(const Tensor& x, DType dtype) { return tg::to(x, dtype); }
 // ---------------------------------------------------------------- the module
 
 void init_tensor(py::module_& m) {
-  py::enum_<DType>(m, "dtype")
-      .value("float32", DType::Float32)
+  py::enum_<DType> dtype_cls(m, "dtype");
+  dtype_cls.value("float32", DType::Float32)
       .value("float64", DType::Float64)
       .value("int64", DType::Int64)
       .value("bool", DType::Bool)
-      .def("__repr__", [](DType d) { return std::string("tapegrad.") + tg::dtype_name(d); })
-      .def("__str__", [](DType d) { return std::string("tapegrad.") + tg::dtype_name(d); })
       .def_property_readonly("is_floating_point", [](DType d) { return tg::is_floating(d); })
       .def_property_readonly("itemsize", [](DType d) { return tg::element_size(d); });
+  // Replaced, not overloaded: .def would chain after enum_'s own __repr__, which always matches.
+  auto dtype_repr = [](DType d) { return std::string("tapegrad.") + tg::dtype_name(d); };
+  dtype_cls.attr("__repr__") = py::cpp_function(dtype_repr, py::is_method(dtype_cls));
+  dtype_cls.attr("__str__") = py::cpp_function(dtype_repr, py::is_method(dtype_cls));
 
   py::class_<Device>(m, "device")
       .def(py::init([](const std::string& spec) { return Device(spec); }), py::arg("type"))
@@ -417,8 +419,8 @@ void init_tensor(py::module_& m) {
   py::implicitly_convertible<std::string, Device>();
 
   py::class_<tg::autograd::Node, std::shared_ptr<tg::autograd::Node>>(m, "Node")
-      .def("name", [](const tg::autograd::Node& n) { return std::string(n.name); })
-      .def("__repr__", [](const tg::autograd::Node& n) { return "<" + std::string(n.name) + " object>"; });
+      .def("name", [](const tg::autograd::Node& n) { return tg::autograd::backward_name(n); })
+      .def("__repr__", [](const tg::autograd::Node& n) { return "<" + tg::autograd::backward_name(n) + " object>"; });
 
   TensorClass cls(m, "Tensor");
   // Tensor(data, requires_grad): a new tensor sharing data's values (how Parameter is made).

@@ -21,7 +21,8 @@ def save(obj, f, metadata=None):
     file f atomically (a crash mid-write leaves the previous file)."""
     path = _path(f)
     if isinstance(obj, dict) and "state" in obj and "param_groups" in obj:
-        _C._optim.save_state_dict(obj, path)
+        from .optim import _to_native_state_dict
+        _C._optim.save_state_dict(_to_native_state_dict(obj), path)
         return
     if not isinstance(obj, dict):
         raise TypeError(f"save: expected a dict of tensors (a state_dict), got {type(obj).__name__}")
@@ -39,7 +40,8 @@ def load(f, map_location=None, weights_only=True):
     path = _path(f)
     tensors, metadata = _C._load_safetensors(path)
     if "tapegrad.param_groups" in metadata:
-        out = _C._optim.load_state_dict(path)
+        from .optim import _from_native_state_dict
+        out = _from_native_state_dict(_C._optim.load_state_dict(path))
         if map_location is not None:
             for s in out["state"].values():
                 for k, v in s.items():

@@ -65,6 +65,35 @@ def _groups(params, where):
     return [(_param_list(params, where), {})]
 
 
+def _from_native_state_dict(sd):
+    """The engine's state dict in PyTorch's layout (betas as a pair, flags as bools)."""
+    for g in sd["param_groups"]:
+        if "beta1" in g:
+            g["betas"] = (g.pop("beta1"), g.pop("beta2"))
+        for k in list(g):
+            g[k] = _python_value(k, g[k])
+    return sd
+
+
+def _to_native_state_dict(state_dict):
+    """PyTorch's layout to the engine's; PyTorch keeps "step" as a one-element tensor."""
+    if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+        raise ValueError("load_state_dict: an optimizer state dict is a dict with 'state' and "
+                         "'param_groups'")
+    state = {}
+    for index, s in state_dict["state"].items():
+        state[index] = {k: (float(v.item()) if k == "step" and isinstance(v, Tensor) else v)
+                        for k, v in s.items()}
+    groups = []
+    for g in state_dict["param_groups"]:
+        g = dict(g)
+        if "betas" in g:
+            g["beta1"], g["beta2"] = (float(b) for b in g.pop("betas"))
+        groups.append({k: (float(v) if isinstance(v, (bool, int)) and k != "params" else v)
+                       for k, v in g.items()})
+    return {"state": state, "param_groups": groups}
+
+
 class _ParamGroup(collections.abc.MutableMapping):
     """One parameter group, read from and written to the engine's optimizer."""
 
@@ -163,23 +192,10 @@ class Optimizer:
         self._native.add_param_group(params, _native_options(param_group))
 
     def state_dict(self):
-        sd = self._native.state_dict()
-        for g in sd["param_groups"]:
-            if "beta1" in g:
-                g["betas"] = (g.pop("beta1"), g.pop("beta2"))
-            for k in list(g):
-                g[k] = _python_value(k, g[k])
-        return sd
+        return _from_native_state_dict(self._native.state_dict())
 
     def load_state_dict(self, state_dict):
-        sd = {"state": state_dict["state"], "param_groups": []}
-        for g in state_dict["param_groups"]:
-            g = dict(g)
-            if "betas" in g:
-                g["beta1"], g["beta2"] = g.pop("betas")
-            sd["param_groups"].append({k: (float(v) if isinstance(v, (bool, int)) else v)
-                                       for k, v in g.items() if k != "params"} | {"params": g["params"]})
-        self._native.load_state_dict(sd)
+        self._native.load_state_dict(_to_native_state_dict(state_dict))
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

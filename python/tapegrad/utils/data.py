@@ -122,20 +122,30 @@ def random_split(dataset, lengths, generator=None):
 
 
 def default_collate(batch):
-    """Stacks a list of samples: tensors are stacked, numbers become a tensor, tuples, lists and
-    dicts are collated field by field."""
+    """Batches a list of samples as PyTorch does: tensors and NumPy arrays are stacked, Python
+    ints, floats and bools become int64, float64 and bool tensors, strings stay a list, dicts
+    and sequences are collated field by field (a namedtuple keeps its type, others give lists)."""
     first = batch[0]
     if isinstance(first, Tensor):
         return _C.stack(list(batch))
-    if isinstance(first, (bool, int, float)):
-        return _C.tensor(list(batch))
+    if isinstance(first, bool):
+        return _C.tensor(list(batch), dtype=_C.dtype.bool)
+    if isinstance(first, int):
+        return _C.tensor(list(batch), dtype=_C.dtype.int64)
+    if isinstance(first, float):
+        return _C.tensor(list(batch), dtype=_C.dtype.float64)
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    if hasattr(first, "__array_interface__") or hasattr(first, "__array__"):
+        return _C.stack([_C.tensor(b) for b in batch])
     if isinstance(first, dict):
         return {k: default_collate([b[k] for b in batch]) for k in first}
     if isinstance(first, (tuple, list)):
-        return type(first)(default_collate(list(field)) for field in zip(*batch)) \
-            if isinstance(first, tuple) else [default_collate(list(f)) for f in zip(*batch)]
-    if hasattr(first, "__array_interface__"):
-        return _C.stack([_C.tensor(b) for b in batch])
+        if any(len(b) != len(first) for b in batch):
+            raise RuntimeError("default_collate: each element in list of batch should be of equal "
+                               f"size, got sizes {sorted({len(b) for b in batch})}")
+        fields = [default_collate(list(f)) for f in zip(*batch)]
+        return type(first)(*fields) if hasattr(first, "_fields") else fields
     raise TypeError(f"default_collate: cannot batch samples of type {type(first).__name__}")
 
 
@@ -144,16 +154,25 @@ class DataLoader:
     shuffled anew each epoch when shuffle is true."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
-                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
-                 generator=None, **unused):
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
+                 prefetch_factor=None, persistent_workers=False, pin_memory_device=""):
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer, got {batch_size!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
+                             "batch_size, shuffle, sampler, and drop_last")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers option should be non-negative, got {num_workers!r}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.collate_fn, self.drop_last, self.generator = collate_fn, drop_last, generator
-        self.num_workers = num_workers  # batches are made in this process
+        # Batches are made in this process: num_workers and the worker options are accepted so
+        # PyTorch scripts run, and change nothing.
+        self.num_workers = num_workers
 
     def _order(self):
         n = len(self.dataset)
@@ -176,10 +195,15 @@ class DataLoader:
             yield chunk
 
     def __iter__(self):
+        if self.batch_size is None and self.batch_sampler is None:  # PyTorch: no batching
+            for i in self._order():
+                sample = self.dataset[i]
+                yield self.collate_fn(sample) if self.collate_fn else sample
+            return
         fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
         for idx in self._batches():
             if fast:
-                index = _C.tensor(idx, dtype=_C.dtype.int64)
+                index = _C.tensor(list(idx), dtype=_C.dtype.int64)
                 yield [t.index_select(0, index) for t in self.dataset.tensors]
             else:
                 collate = self.collate_fn or default_collate
@@ -189,4 +213,6 @@ class DataLoader:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
