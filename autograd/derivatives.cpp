@@ -336,6 +336,63 @@ Tensor log1p(const Tensor& x) {
   return out;
 }
 
+namespace {
+// Piecewise constant: the gradient is zero wherever it is defined, as PyTorch.
+Tensor rounding(const char* name, UnaryOp op, const Tensor& x) {
+  Tensor out = native::unary(name, op, x);
+  if (needs_grad({&x})) record(name, {x}, {out}, [](Grads& g) { g.in[0] = zeros_like(g.g()); });
+  return out;
+}
+}  // namespace
+
+Tensor floor(const Tensor& x) { return rounding("floor", UnaryOp::Floor, x); }
+Tensor ceil(const Tensor& x) { return rounding("ceil", UnaryOp::Ceil, x); }
+Tensor round(const Tensor& x) { return rounding("round", UnaryOp::Round, x); }
+Tensor trunc(const Tensor& x) { return rounding("trunc", UnaryOp::Trunc, x); }
+
+Tensor reciprocal(const Tensor& x) {
+  Tensor out = native::unary("reciprocal", UnaryOp::Reciprocal, x);
+  if (needs_grad({&x}))
+    record("reciprocal", {x}, {out}, [so = save_output(out)](Grads& g) {
+      const Tensor& y = so.get();
+      g.in[0] = neg(mul(g.g(), mul(y, y)));  // d(1/x) = -1/x^2 = -y^2
+    });
+  return out;
+}
+
+Tensor erf(const Tensor& x) {
+  Tensor out = native::unary("erf", UnaryOp::Erf, x);
+  if (needs_grad({&x}))
+    record("erf", {x}, {out}, [sx = save(x)](Grads& g) {
+      const Tensor& v = sx.get();
+      g.in[0] = mul(g.g(), mul(exp(neg(mul(v, v))), 1.1283791670955126));  // 2/sqrt(pi) e^-x^2
+    });
+  return out;
+}
+
+namespace {
+// a - b * q with q = floor(a / b) (remainder) or trunc(a / b) (fmod): d/da = 1, d/db = -q.
+Tensor modulo(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (!is_floating(native::result_type(a, b)))
+    TG_CHECK(!native::reduce(name, ReduceOp::Any, native::binary(name, BinaryOp::Eq, b, zeros_like(b)),
+                             {}, false).item<bool>(),
+             Value, name, ": integer division by zero");
+  Tensor out = native::binary(name, op, a, b);
+  if (needs_grad({&a, &b}))
+    record(name, {a, b}, {out}, [op, sa = save(a), sb = save(b)](Grads& g) {
+      g.in[0] = g.g();
+      if (g.needs(1)) {
+        Tensor q = div(sa.get(), sb.get());
+        g.in[1] = neg(mul(g.g(), op == BinaryOp::Remainder ? floor(q) : trunc(q)));
+      }
+    });
+  return out;
+}
+}  // namespace
+
+Tensor remainder(const Tensor& a, const Tensor& b) { return modulo("remainder", BinaryOp::Remainder, a, b); }
+Tensor fmod(const Tensor& a, const Tensor& b) { return modulo("fmod", BinaryOp::Fmod, a, b); }
+
 Tensor expm1(const Tensor& x) {
   Tensor out = native::unary("expm1", UnaryOp::Expm1, x);
   if (needs_grad({&x}))
@@ -420,6 +477,30 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
     record("sum", {x}, {out},
            [shape = x.sizes(), rd = native::reduce_dims("sum", x, dims), keepdim](Grads& g) {
              g.in[0] = expand_reduced(g.g(), shape, rd, keepdim);
+           });
+  return out;
+}
+
+Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  native::check_floating("norm", x);
+  if (p == 1.0) return sum(abs(x), dims, keepdim);
+  if (std::isinf(p)) return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
+  if (p == 0.0) {  // the count of nonzeros: not differentiable
+    Tensor nonzero = native::binary("norm", BinaryOp::Ne, x, zeros_like(x));
+    return native::reduce("norm", ReduceOp::Sum, native::to_dtype(nonzero, x.dtype()), dims, keepdim);
+  }
+  if (p != 2.0) return pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
+  Tensor squares = native::binary("norm", BinaryOp::Mul, x, x);
+  Tensor out = native::unary("norm", UnaryOp::Sqrt, native::reduce("norm", ReduceOp::Sum, squares, dims, keepdim));
+  if (needs_grad({&x}))
+    record("norm", {x}, {out},
+           [sx = save(x), so = save_output(out), rd = native::reduce_dims("norm", x, dims), keepdim](Grads& g) {
+             const Tensor& v = sx.get();
+             // x / |x|, and 0 where |x| = 0 (PyTorch's subgradient) instead of 0 / 0.
+             Tensor n = expand_reduced(so.get(), v.sizes(), rd, keepdim);
+             Tensor scale = expand_reduced(g.g(), v.sizes(), rd, keepdim);
+             Tensor zero = eq(n, zeros_like(n));
+             g.in[0] = where(zero, zeros_like(v), div(mul(scale, v), masked_fill(n, zero, 1.0)));
            });
   return out;
 }

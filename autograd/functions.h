@@ -34,6 +34,17 @@ Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
 Tensor log1p(const Tensor& x);
 Tensor expm1(const Tensor& x);
+Tensor erf(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+// Rounding has a zero gradient; round() rounds half to even.
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);
+Tensor trunc(const Tensor& x);
+// remainder: Python's % (the divisor's sign); fmod: C's (the dividend's). Integer division by
+// zero is an error.
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
@@ -60,6 +71,8 @@ Tensor logical_or(const Tensor& a, const Tensor& b);
 
 // ---- reductions (dims empty: all dims)
 Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+// The vector p-norm over dims (all when empty); p may be +-infinity or 0 (count of nonzeros).
+Tensor norm(const Tensor& x, double p = 2.0, const Shape& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 // correction = 1: the unbiased estimate (PyTorch's default).
 Tensor var(const Tensor& x, const Shape& dims = {}, int64_t correction = 1, bool keepdim = false);
@@ -171,5 +184,24 @@ Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
                   std::optional<int64_t> divisor_override = std::nullopt);
 // output_size: one value (square) or [out_h, out_w].
 Tensor adaptive_avg_pool2d(const Tensor& input, const Shape& output_size);
+
+// ---- composites (autograd/composites.cpp: built from the ops above)
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);
+Tensor lerp(const Tensor& start, const Tensor& end, double weight);
+Tensor addcmul(const Tensor& x, const Tensor& t1, const Tensor& t2, double value = 1.0);
+Tensor addcdiv(const Tensor& x, const Tensor& t1, const Tensor& t2, double value = 1.0);
+// The lower / upper triangle of the last two dims, from `diagonal` (0: the main one).
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+Tensor flip(const Tensor& x, const Shape& dims);
+// Without dims: rolls the flattened tensor and restores its shape.
+Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims = {});
+Tensor dot(const Tensor& a, const Tensor& b);
+Tensor outer(const Tensor& a, const Tensor& b);
+// |a - b| <= atol + rtol * |b| elementwise (bool, not differentiable).
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8,
+               bool equal_nan = false);
+// The elements where the (broadcast) mask is true, as a 1-D tensor.
+Tensor masked_select(const Tensor& x, const Tensor& mask);
 
 }  // namespace tg

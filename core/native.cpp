@@ -9,6 +9,8 @@
 #include <mutex>
 #include <numeric>
 
+#include <omp.h>
+
 namespace tg::native {
 
 namespace {
@@ -382,6 +384,8 @@ DType unary_compute_dtype(UnaryOp op, DType in, double p0, double p1) {
       return in == DType::Bool ? DType::Int64 : in;
     case UnaryOp::Relu:
       return in == DType::Bool ? DType::Int64 : in;
+    case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Trunc:
+      return in == DType::Bool ? DType::Int64 : in;
     case UnaryOp::AddScalar: case UnaryOp::MulScalar: case UnaryOp::RSubScalar:
       if (is_floating(in)) return in;
       return is_integral_value(p0) ? DType::Int64 : DType::Float32;
@@ -615,12 +619,12 @@ struct GemmOperand {
   int64_t ld = 0, batch_stride = 0;
 };
 
-// A [B, R, C] tensor as a GEMM operand, without copying when its layout allows.
-GemmOperand gemm_operand(const Tensor& t) {
-  const int64_t rows = t.sizes()[1], cols = t.sizes()[2];
-  const int64_t s0 = t.strides()[0], s_r = t.strides()[1], s_c = t.strides()[2];
+// `t` read as a [batch, rows, cols] GEMM operand with the given strides, without copying when
+// its layout allows (a copy is contiguous in t's own shape, which reads the same way).
+GemmOperand gemm_operand(const Tensor& t, int64_t batch, int64_t rows, int64_t cols, int64_t s0,
+                         int64_t s_r, int64_t s_c) {
   GemmOperand op;
-  op.batch_stride = t.sizes()[0] == 1 ? 0 : s0;
+  op.batch_stride = batch == 1 ? 0 : s0;
   if ((s_c == 1 || cols == 1) && (rows == 1 || s_r >= std::max<int64_t>(cols, 1))) {
     op.data = t.data_ptr();
     op.ld = rows == 1 ? std::max<int64_t>(cols, 1) : s_r;
@@ -637,18 +641,19 @@ GemmOperand gemm_operand(const Tensor& t) {
   op.keep = clone(t);
   op.data = op.keep.data_ptr();
   op.ld = std::max<int64_t>(cols, 1);
-  op.batch_stride = t.sizes()[0] == 1 ? 0 : rows * cols;
+  op.batch_stride = batch == 1 ? 0 : rows * cols;
   return op;
 }
 
-// [B, M, K] @ [B, K, N]; with `accumulate`, adds onto `out`'s values instead of overwriting them.
-Tensor batched_mm(const Tensor& a, const Tensor& b, Tensor out = Tensor(), bool accumulate = false) {
-  const int64_t batch = a.sizes()[0], m = a.sizes()[1], k = a.sizes()[2], n = b.sizes()[2];
-  if (!out.defined()) out = empty({batch, m, n}, a.dtype(), a.device());
-  if (out.numel() == 0) return out;
-  GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
+GemmOperand gemm_operand(const Tensor& t) {
+  return gemm_operand(t, t.sizes()[0], t.sizes()[1], t.sizes()[2], t.strides()[0], t.strides()[1],
+                      t.strides()[2]);
+}
+
+void run_gemm(const char* op, const GemmOperand& ga, const GemmOperand& gb, Tensor& out,
+              int64_t batch, int64_t m, int64_t n, int64_t k, bool accumulate) {
   kernels::GemmArgs args;
-  args.dtype = a.dtype();
+  args.dtype = out.dtype();
   args.trans_a = ga.trans;
   args.trans_b = gb.trans;
   args.m = m;
@@ -665,7 +670,36 @@ Tensor batched_mm(const Tensor& a, const Tensor& b, Tensor out = Tensor(), bool 
   args.ldc = n;
   args.stride_c = m * n;
   args.beta = accumulate ? 1.0 : 0.0;
-  kernels_for("matmul", a.device()).gemm(args);
+  kernels_for(op, out.device()).gemm(args);
+}
+
+// [B, M, K] @ [B, K, N]; with `accumulate`, adds onto `out`'s values instead of overwriting them.
+Tensor batched_mm(const Tensor& a, const Tensor& b, Tensor out = Tensor(), bool accumulate = false) {
+  const int64_t batch = a.sizes()[0], m = a.sizes()[1], k = a.sizes()[2], n = b.sizes()[2];
+  if (!out.defined()) out = empty({batch, m, n}, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  run_gemm("matmul", gemm_operand(a), gemm_operand(b), out, batch, m, n, k, accumulate);
+  return out;
+}
+
+// matmul of 1-D and 2-D operands straight from their strides: no views, one allocation (the
+// result), which is most of the cost of a tiny product.
+Tensor matmul_2d(const Tensor& a, const Tensor& b) {
+  const bool a_vec = a.dim() == 1, b_vec = b.dim() == 1;
+  const int64_t m = a_vec ? 1 : a.sizes()[0], k = a.sizes().back();
+  const int64_t k2 = b.sizes()[0], n = b_vec ? 1 : b.sizes()[1];
+  TG_CHECK(k == k2, Value, "matmul: shapes ", a.sizes(), " and ", b.sizes(),
+           " cannot be multiplied (", k, " != ", k2, ")");
+  Shape out_shape;
+  if (!a_vec) out_shape.push_back(m);
+  if (!b_vec) out_shape.push_back(n);
+  Tensor out = empty(out_shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  const GemmOperand ga = a_vec ? gemm_operand(a, 1, 1, k, 0, k, a.strides()[0])
+                               : gemm_operand(a, 1, m, k, 0, a.strides()[0], a.strides()[1]);
+  const GemmOperand gb = b_vec ? gemm_operand(b, 1, k, 1, 0, b.strides()[0], 1)
+                               : gemm_operand(b, 1, k, n, 0, b.strides()[0], b.strides()[1]);
+  run_gemm("matmul", ga, gb, out, 1, m, n, k, false);
   return out;
 }
 
@@ -684,6 +718,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dtype() == b.dtype(), Type, "matmul: expected both operands to have the same dtype, got ",
            a.dtype(), " and ", b.dtype());
   TG_CHECK(is_floating(a.dtype()), Type, "matmul: expected floating-point operands, got ", a.dtype());
+  if (a.dim() <= 2 && b.dim() <= 2) return matmul_2d(a, b);
   Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
   Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
   const int64_t m = a2.sizes()[a2.dim() - 2], k = a2.sizes()[a2.dim() - 1];
@@ -969,6 +1004,13 @@ void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(native::rng_mutex());
   native::rng_state() = GeneratorState{seed, 0};
 }
+
+void set_num_threads(int threads) {
+  TG_CHECK(threads >= 1, Value, "set_num_threads: expected a positive number of threads, got ", threads);
+  omp_set_num_threads(threads);
+}
+
+int get_num_threads() { return omp_get_max_threads(); }
 
 uint64_t initial_seed() {
   std::lock_guard<std::mutex> lock(native::rng_mutex());

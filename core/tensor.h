@@ -275,4 +275,8 @@ struct GeneratorState {
 GeneratorState get_rng_state();
 void set_rng_state(GeneratorState state);
 
+// Threads the CPU kernels (and the matrix products, split over the same pool) may use.
+void set_num_threads(int threads);
+int get_num_threads();
+
 }  // namespace tg

@@ -39,11 +39,14 @@ enum class UnaryOp : uint8_t {
   PowScalar,   // x ^ p0
   RPowScalar,  // p0 ^ x
   Sign, Square, Reciprocal, Sin, Cos, Log1p, Expm1, Rsqrt, Erf,
+  Floor, Ceil, Round, Trunc,  // Round: half to even, as PyTorch
   LogicalNot,  // bool -> bool
 };
 
 enum class BinaryOp : uint8_t {
   Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Remainder,  // Python's %: the sign of the divisor
+  Fmod,       // C's fmod: the sign of the dividend
   Eq, Ne, Lt, Le, Gt, Ge,   // output dtype Bool, inputs same dtype
   LogicalAnd, LogicalOr,    // bool inputs
 };

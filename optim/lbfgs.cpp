@@ -58,7 +58,7 @@ void validate_lbfgs(const ParamGroup& g) {
            "LBFGS: only 'strong_wolfe' is supported as line_search_fn, got '", o.line_search_fn, "'");
 }
 
-double dot(const Tensor& a, const Tensor& b) { return sum(mul(a, b)).item(); }
+double dot_value(const Tensor& a, const Tensor& b) { return sum(mul(a, b)).item(); }
 double max_abs(const Tensor& a) { return amax(abs(a)).item(); }
 
 // The minimizer of the cubic matching f and f' at x1 and x2, clamped to `bounds` (default: the
@@ -94,7 +94,7 @@ LineSearch strong_wolfe(const Objective& obj, double t, const Tensor& d, double 
   const double d_norm = max_abs(d);
   auto [f_new, g_new] = obj(t, d);
   int64_t evals = 1;
-  double gtd_new = dot(g_new, d);
+  double gtd_new = dot_value(g_new, d);
 
   // Algorithm 3.5: grow the step until an interval [lo, hi] is known to hold an acceptable one.
   double t_prev = 0.0, f_prev = f, gtd_prev = gtd;
@@ -134,7 +134,7 @@ LineSearch strong_wolfe(const Objective& obj, double t, const Tensor& d, double 
     t = next;
     std::tie(f_new, g_new) = obj(t, d);
     ++evals;
-    gtd_new = dot(g_new, d);
+    gtd_new = dot_value(g_new, d);
     ++ls_iter;
   }
   if (ls_iter == max_ls) bracket(0.0, f, g, gtd, t, f_new, g_new, gtd_new);
@@ -161,7 +161,7 @@ LineSearch strong_wolfe(const Objective& obj, double t, const Tensor& d, double 
     }
     std::tie(f_new, g_new) = obj(t, d);
     ++evals;
-    gtd_new = dot(g_new, d);
+    gtd_new = dot_value(g_new, d);
     ++ls_iter;
     if (f_new > f + c1 * t * gtd || f_new >= bf[low]) {
       // Not a sufficient decrease, or no better than the low end: the trial becomes the high end.
@@ -272,7 +272,7 @@ Tensor LBFGS::step(const LossClosure& closure) {
   // 1 / (y . s) of each pair: recomputed rather than stored (the same arithmetic, so the same
   // values), which keeps a reloaded state exact whatever the parameters' dtype.
   std::vector<double> ro;
-  for (size_t i = 0; i < old_dirs.size(); ++i) ro.push_back(1.0 / dot(old_dirs[i], old_stps[i]));
+  for (size_t i = 0; i < old_dirs.size(); ++i) ro.push_back(1.0 / dot_value(old_dirs[i], old_stps[i]));
 
   int64_t n_iter = 0;
   while (n_iter < o.max_iter) {
@@ -289,7 +289,7 @@ Tensor LBFGS::step(const LossClosure& closure) {
     } else {
       Tensor y = sub(flat_grad, prev_flat_grad);
       Tensor s = mul(d, t);
-      const double ys = dot(y, s);
+      const double ys = dot_value(y, s);
       if (ys > 1e-10) {  // keep the pair only when the curvature is positive
         if (static_cast<int64_t>(old_dirs.size()) == o.history_size) {
           old_dirs.erase(old_dirs.begin());
@@ -299,18 +299,18 @@ Tensor LBFGS::step(const LossClosure& closure) {
         old_dirs.push_back(y);
         old_stps.push_back(s);
         ro.push_back(1.0 / ys);
-        H_diag = ys / dot(y, y);  // the initial inverse Hessian's scale
+        H_diag = ys / dot_value(y, y);  // the initial inverse Hessian's scale
       }
       const size_t num_old = old_dirs.size();
       std::vector<double> al(num_old);
       Tensor q = neg(flat_grad);
       for (size_t k = num_old; k-- > 0;) {
-        al[k] = dot(old_stps[k], q) * ro[k];
+        al[k] = dot_value(old_stps[k], q) * ro[k];
         q.add_(old_dirs[k], -al[k]);
       }
       d = mul(q, H_diag);
       for (size_t k = 0; k < num_old; ++k) {
-        const double be = dot(old_dirs[k], d) * ro[k];
+        const double be = dot_value(old_dirs[k], d) * ro[k];
         d.add_(old_stps[k], al[k] - be);
       }
     }
@@ -323,7 +323,7 @@ Tensor LBFGS::step(const LossClosure& closure) {
     } else {
       t = o.lr;
     }
-    const double gtd = dot(flat_grad, d);  // directional derivative
+    const double gtd = dot_value(flat_grad, d);  // directional derivative
     if (gtd > -o.tolerance_change) break;  // not a descent direction any more
 
     int64_t ls_func_evals = 0;

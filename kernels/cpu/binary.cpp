@@ -27,6 +27,14 @@ void binary_float(BinaryOp op, const View& out, const View& a, const View& b) {
       return map2<T, T, T>(out, a, b, [](T x, T y) { return (x != x || x > y) ? x : y; });
     case BinaryOp::Minimum:
       return map2<T, T, T>(out, a, b, [](T x, T y) { return (x != x || x < y) ? x : y; });
+    case BinaryOp::Remainder:
+      return map2<T, T, T>(out, a, b, [](T x, T y) {
+        T r = std::fmod(x, y);
+        if (r != T(0) && ((r < T(0)) != (y < T(0)))) r += y;
+        return r;
+      }, kHeavyGrain);
+    case BinaryOp::Fmod:
+      return map2<T, T, T>(out, a, b, [](T x, T y) { return std::fmod(x, y); }, kHeavyGrain);
     default: break;
   }
   unsupported("this binary op", out.dtype);
@@ -48,6 +56,16 @@ void binary_int(BinaryOp op, const View& out, const View& a, const View& b) {
     case BinaryOp::Pow: return map2<T, T, T>(out, a, b, [](T x, T y) { return ipow(x, y); });
     case BinaryOp::Maximum: return map2<T, T, T>(out, a, b, [](T x, T y) { return x > y ? x : y; });
     case BinaryOp::Minimum: return map2<T, T, T>(out, a, b, [](T x, T y) { return x < y ? x : y; });
+    // Core rejects a zero divisor first; y == -1 would trap for the most negative x.
+    case BinaryOp::Remainder:
+      return map2<T, T, T>(out, a, b, [](T x, T y) {
+        if (y == 0 || y == -1) return T(0);
+        T r = x % y;
+        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+      });
+    case BinaryOp::Fmod:
+      return map2<T, T, T>(out, a, b, [](T x, T y) { return (y == 0 || y == -1) ? T(0) : x % y; });
     default: break;
   }
   unsupported("this binary op", DType::Int64);

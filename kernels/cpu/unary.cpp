@@ -90,6 +90,10 @@ void unary_float(UnaryOp op, const View& out, const View& in, double p0, double 
     case UnaryOp::Expm1: return map1<T, T>(out, in, [](T x) { return std::expm1(x); }, H);
     case UnaryOp::Rsqrt: return map1<T, T>(out, in, [](T x) { return T(1) / std::sqrt(x); });
     case UnaryOp::Erf: return map1<T, T>(out, in, [](T x) { return std::erf(x); }, H);
+    case UnaryOp::Floor: return map1<T, T>(out, in, [](T x) { return std::floor(x); });
+    case UnaryOp::Ceil: return map1<T, T>(out, in, [](T x) { return std::ceil(x); });
+    case UnaryOp::Round: return map1<T, T>(out, in, [](T x) { return std::nearbyint(x); });
+    case UnaryOp::Trunc: return map1<T, T>(out, in, [](T x) { return std::trunc(x); });
     case UnaryOp::LogicalNot: break;  // handled by the caller
   }
   unsupported("this unary op", out.dtype);
@@ -103,6 +107,8 @@ void unary_int(UnaryOp op, const View& out, const View& in, double p0, double p1
     case UnaryOp::Sign: return map1<T, T>(out, in, [](T x) { return T((0 < x) - (x < 0)); });
     case UnaryOp::Square: return map1<T, T>(out, in, [](T x) { return wrap_mul(x, x); });
     case UnaryOp::Relu: return map1<T, T>(out, in, [](T x) { return x < 0 ? T(0) : x; });
+    case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Trunc:
+      return map1<T, T>(out, in, [](T x) { return x; });
     case UnaryOp::Clamp: {
       const T lo = std::isnan(p0) ? std::numeric_limits<T>::min() : scalar_to<T>(p0);
       const T hi = std::isnan(p1) ? std::numeric_limits<T>::max() : scalar_to<T>(p1);

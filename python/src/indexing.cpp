@@ -153,6 +153,13 @@ Tensor apply_advanced(Tensor t, std::vector<Advanced> adv) {
 }
 
 Tensor getitem(const Tensor& self, const py::handle& index) {
+  if (PyLong_CheckExact(index.ptr()) && self.dim() > 0) {  // x[i], the common case, directly
+    const int64_t size = self.size(0);
+    const int64_t i = py::cast<int64_t>(index);
+    TG_CHECK(i >= -size && i < size, Index, "index ", i, " is out of bounds for dimension 0 with size ",
+             size);
+    return tg::select(self, 0, i);
+  }
   Indexed r = apply_basic(self, index);
   return apply_advanced(r.view, std::move(r.advanced));
 }

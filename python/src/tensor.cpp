@@ -1,6 +1,7 @@
 // tapegrad.Tensor, dtypes, devices, factories, the differentiable ops (as methods and as module
 // functions, with PyTorch's names and argument names), grad mode and autograd.grad.
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "bind.h"
@@ -594,6 +595,7 @@ void init_tensor(py::module_& m) {
   TG_UNARY(neg); TG_UNARY(exp); TG_UNARY(log); TG_UNARY(sqrt); TG_UNARY(rsqrt); TG_UNARY(square);
   TG_UNARY(abs); TG_UNARY(sign); TG_UNARY(sin); TG_UNARY(cos); TG_UNARY(log1p); TG_UNARY(expm1);
   TG_UNARY(tanh); TG_UNARY(sigmoid); TG_UNARY(relu); TG_UNARY(logical_not);
+  TG_UNARY(floor); TG_UNARY(ceil); TG_UNARY(trunc); TG_UNARY(reciprocal); TG_UNARY(erf);
 #undef TG_UNARY
   m.attr("negative") = m.attr("neg");
   both(cls, m, "clamp", &clamp_, py::arg("min") = py::none(), py::arg("max") = py::none());
@@ -683,6 +685,97 @@ void init_tensor(py::module_& m) {
          }
          return tg::pow(a, py::cast<Tensor>(b));
        }, py::arg("exponent"));
+  // Modulo and floor division: a // b is floor(a / b), integral for integral operands.
+  auto floor_divide = [](const Tensor& a, const Tensor& b) -> Tensor {
+    if (a.is_floating_point() || b.is_floating_point()) return tg::floor(tg::div(a, b));
+    const DType common = a.dtype() == DType::Bool ? b.dtype() : a.dtype();
+    TG_CHECK(!tg::any(tg::eq(b, tg::zeros_like(b))).item<bool>(), Value, "floor_divide: integer division by zero");
+    Tensor q = tg::floor(tg::div(tg::to(a, tg::kFloat64), tg::to(b, tg::kFloat64)));
+    return tg::to(q, common == DType::Bool ? tg::kInt64 : common);
+  };
+  both(cls, m, "remainder", [binary_any](const Tensor& a, const py::object& b) {
+         return tg::remainder(a, binary_any("remainder", a, b)); }, py::arg("other"));
+  both(cls, m, "fmod", [binary_any](const Tensor& a, const py::object& b) {
+         return tg::fmod(a, binary_any("fmod", a, b)); }, py::arg("other"));
+  both(cls, m, "floor_divide", [binary_any, floor_divide](const Tensor& a, const py::object& b) {
+         return floor_divide(a, binary_any("floor_divide", a, b)); }, py::arg("other"));
+  auto reflected = [](const Tensor& self, const py::object& o,
+                      const std::function<Tensor(const Tensor&, const Tensor&)>& f, bool swap) -> py::object {
+    Tensor other;
+    if (py::isinstance<tg::TensorImpl>(o)) {
+      other = py::cast<Tensor>(o);
+    } else {
+      auto s = scalar_operand(self, o);
+      if (!s) return not_implemented();
+      other = *s;
+    }
+    return py::cast(swap ? f(other, self) : f(self, other));
+  };
+  auto remainder_fn = [](const Tensor& a, const Tensor& b) { return tg::remainder(a, b); };
+  cls.def("__mod__", [reflected, remainder_fn](const Tensor& a, const py::object& b) {
+        return reflected(a, b, remainder_fn, false); }, py::is_operator())
+      .def("__rmod__", [reflected, remainder_fn](const Tensor& a, const py::object& b) {
+        return reflected(a, b, remainder_fn, true); }, py::is_operator())
+      .def("__floordiv__", [reflected, floor_divide](const Tensor& a, const py::object& b) {
+        return reflected(a, b, floor_divide, false); }, py::is_operator())
+      .def("__rfloordiv__", [reflected, floor_divide](const Tensor& a, const py::object& b) {
+        return reflected(a, b, floor_divide, true); }, py::is_operator());
+  both(cls, m, "lerp", [](const Tensor& a, const Tensor& end, const py::object& w) {
+         if (py::isinstance<tg::TensorImpl>(w)) return tg::lerp(a, end, py::cast<Tensor>(w));
+         return tg::lerp(a, end, to_double(w));
+       }, py::arg("end"), py::arg("weight"));
+  both(cls, m, "addcmul", [](const Tensor& x, const Tensor& t1, const Tensor& t2, double value) {
+         return tg::addcmul(x, t1, t2, value); }, py::arg("tensor1"), py::arg("tensor2"), py::kw_only(), py::arg("value") = 1.0);
+  both(cls, m, "addcdiv", [](const Tensor& x, const Tensor& t1, const Tensor& t2, double value) {
+         return tg::addcdiv(x, t1, t2, value); }, py::arg("tensor1"), py::arg("tensor2"), py::kw_only(), py::arg("value") = 1.0);
+  both(cls, m, "tril", [](const Tensor& x, int64_t d) { return tg::tril(x, d); }, py::arg("diagonal") = 0);
+  both(cls, m, "triu", [](const Tensor& x, int64_t d) { return tg::triu(x, d); }, py::arg("diagonal") = 0);
+  both(cls, m, "flip", [](const Tensor& x, const py::object& dims) { return tg::flip(x, int_list("flip", "dims", dims)); },
+       py::arg("dims"));
+  both(cls, m, "roll", [](const Tensor& x, const py::object& shifts, const py::object& dims) {
+         return tg::roll(x, int_list("roll", "shifts", shifts), dims_arg("roll", dims));
+       }, py::arg("shifts"), py::arg("dims") = py::none());
+  both(cls, m, "dot", [](const Tensor& a, const Tensor& b) { return tg::dot(a, b); }, py::arg("other"));
+  both(cls, m, "outer", [](const Tensor& a, const Tensor& b) { return tg::outer(a, b); }, py::arg("vec2"));
+  both(cls, m, "isclose", [](const Tensor& a, const py::object& b, double rtol, double atol, bool equal_nan) {
+         Tensor other = py::isinstance<tg::TensorImpl>(b) ? py::cast<Tensor>(b) : *scalar_operand(a, b);
+         return tg::isclose(a, other, rtol, atol, equal_nan);
+       }, py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8, py::arg("equal_nan") = false);
+  both(cls, m, "masked_select", [](const Tensor& x, const Tensor& mask) { return tg::masked_select(x, mask); },
+       py::arg("mask"));
+  both(cls, m, "broadcast_to", [](const Tensor& x, const py::object& shape) {
+         return tg::expand(x, int_list("broadcast_to", "size", shape)); }, py::arg("size"));
+  // p: a number, inf, or "fro" (= 2 over the given dims); PyTorch's Tensor.norm / torch.norm.
+  both(cls, m, "norm", [](const Tensor& x, const py::object& p, const py::object& dim, bool keepdim) {
+         double order = 2.0;
+         if (py::isinstance<py::str>(p)) {
+           const std::string name = py::cast<std::string>(p);
+           TG_CHECK(name == "fro", Value, "norm: p must be a number, inf or 'fro', got '", name, "'");
+         } else if (!p.is_none()) {
+           order = to_double(p);
+         }
+         return tg::norm(x, order, dims_arg("norm", dim), keepdim);
+       }, py::arg("p") = "fro", py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  // Random fills in place; like any in-place op they refuse a tensor that requires grad while
+  // grad mode is on (initialize under tg.no_grad(), or through .data).
+  auto check_fill = [](const char* op, const Tensor& t) {
+    TG_CHECK(!(tg::autograd::is_grad_enabled() && t.requires_grad()), Runtime, op,
+             ": a tensor that requires grad can't be filled in place; do it under tapegrad.no_grad() "
+             "or on tensor.data");
+  };
+  cls.def("normal_", [check_fill](const Tensor& t, double mean, double std) {
+        check_fill("normal_", t);
+        return tg::nn::init::normal_(t, mean, std);
+      }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
+      .def("uniform_", [check_fill](const Tensor& t, double from, double to) {
+        check_fill("uniform_", t);
+        return tg::nn::init::uniform_(t, from, to);
+      }, py::arg("from_") = 0.0, py::arg("to") = 1.0);
+  both(cls, m, "round", [](const Tensor& x, int64_t decimals) {
+         if (decimals == 0) return tg::round(x);
+         const double scale = std::pow(10.0, static_cast<double>(decimals));
+         return tg::div(tg::round(tg::mul(x, scale)), tg::scalar_tensor(scale, tg::TensorOptions(x.dtype()).device(x.device())));
+       }, py::kw_only(), py::arg("decimals") = 0);
 #define TG_CMP(name)                                                                      \
   both(cls, m, #name, [binary_any](const Tensor& a, const py::object& b) {                \
     return tg::name(a, binary_any(#name, a, b));                                          \
@@ -921,6 +1014,8 @@ void init_tensor(py::module_& m) {
   // ---- random numbers, grad mode, autograd
   m.def("manual_seed", [](int64_t seed) { tg::manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
   m.def("initial_seed", [] { return tg::initial_seed(); });
+  m.def("set_num_threads", [](int threads) { tg::set_num_threads(threads); }, py::arg("threads"));
+  m.def("get_num_threads", [] { return tg::get_num_threads(); });
   m.def("get_rng_state", [] { auto s = tg::get_rng_state(); return py::make_tuple(s.seed, s.offset); });
   m.def("set_rng_state", [](std::tuple<uint64_t, uint64_t> s) {
     tg::set_rng_state({std::get<0>(s), std::get<1>(s)});

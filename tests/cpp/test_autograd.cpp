@@ -225,6 +225,49 @@ TEST_F(AutogradGradcheck, UnaryMath) {
   EXPECT_GRADCHECK([](const Inputs& in) { return tg::expm1(in[0]); }, {x});
 }
 
+TEST_F(AutogradGradcheck, ReciprocalErfModuloRounding) {
+  Tensor x = uniform({3, 4}), pos = uniform({3, 4}, 0.3, 2.0);
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::reciprocal(in[0]); }, {pos});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::erf(in[0] * 2.0); }, {x});
+  // Away from the jumps (a / b integral), both operands.
+  Tensor a = uniform({3, 4}, 0.1, 0.9), b = uniform({3, 4}, 1.2, 1.8);
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::remainder(in[0] + 2.0, in[1]); }, {a, b});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::remainder(-in[0] - 2.0, in[1]); }, {a, b});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::fmod(-in[0] - 2.0, in[1]); }, {a, b});
+  for (auto f : {tg::floor, tg::ceil, tg::round, tg::trunc}) {
+    Tensor y = leaf({0.3, 1.7}, {2});
+    f(y * 3.0).sum().backward();
+    EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{0.0, 0.0}));
+  }
+}
+
+TEST_F(AutogradGradcheck, Composites) {
+  Tensor m = uniform({3, 4}), n = uniform({3, 4}), w = uniform({3, 4}, 0.1, 0.9);
+  Tensor v = uniform({4}), u = uniform({4});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::lerp(in[0], in[1], in[2]); }, {m, n, w});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::addcdiv(in[0], in[1], in[2] + 2.0, -0.5); }, {m, n, w});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::addcmul(in[0], in[1], in[2], 3.0); }, {m, n, w});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::triu(in[0], -1) + tg::tril(in[0], 1); }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::flip(in[0], {1, 0}) * in[0]; }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::roll(in[0], {1, -2}, {0, 1}) * in[0]; }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::dot(in[0], in[1]); }, {v, u});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::outer(in[0], in[1]); }, {v, u});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::masked_select(in[0], tg::gt(in[0], tg::zeros_like(in[0]))); }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::norm(in[0]); }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::norm(in[0], 2.0, {1}, true); }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::norm(in[0], 3.0, {0}); }, {m});
+  EXPECT_GRADCHECK([](const Inputs& in) { return tg::norm(in[0], 1.0, {1}); }, {away_from_zero({3, 4})});
+}
+
+TEST(AutogradNorm, GradientAtZeroIsZeroNotNan) {
+  Tensor z = tg::zeros({3}, tg::kFloat64).requires_grad_();
+  tg::norm(z).backward();
+  EXPECT_EQ(z.grad().to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  Tensor rows = leaf({0, 0, 3, 4}, {2, 2});
+  tg::norm(rows, 2.0, {1}).sum().backward();
+  EXPECT_EQ(rows.grad().to_vector<double>(), (std::vector<double>{0, 0, 0.6, 0.8}));
+}
+
 TEST_F(AutogradGradcheck, AbsAwayFromZero) {
   Tensor x = away_from_zero({3, 4});
   EXPECT_GRADCHECK([](const Inputs& in) { return tg::abs(in[0]); }, {x});

@@ -950,6 +950,13 @@ std::vector<UnaryCase> unary_cases() {
       {"mul scalar", [](const Tensor& x) { return x * -1.5; }, [](double x) { return x * -1.5; }, -5, 5},
       {"add scalar", [](const Tensor& x) { return x + 0.25; }, [](double x) { return x + 0.25; }, -5, 5},
       {"rdiv", [](const Tensor& x) { return 3.0 / x; }, [](double x) { return 3.0 / x; }, 0.1, 5},
+      {"reciprocal", [](const Tensor& x) { return tg::reciprocal(x); }, [](double x) { return 1.0 / x; }, 0.1, 5},
+      {"erf", [](const Tensor& x) { return tg::erf(x); }, [](double x) { return std::erf(x); }, -4, 4},
+      // The grid (step 0.1 over [-5.5, 5.5]) hits the halves: round goes half to even.
+      {"floor", [](const Tensor& x) { return tg::floor(x); }, [](double x) { return std::floor(x); }, -5.5, 5.5},
+      {"ceil", [](const Tensor& x) { return tg::ceil(x); }, [](double x) { return std::ceil(x); }, -5.5, 5.5},
+      {"round", [](const Tensor& x) { return tg::round(x); }, [](double x) { return std::nearbyint(x); }, -5.5, 5.5},
+      {"trunc", [](const Tensor& x) { return tg::trunc(x); }, [](double x) { return std::trunc(x); }, -5.5, 5.5},
   };
 }
 
@@ -1875,3 +1882,70 @@ TEST(TensorPrint, SummarizedAboveThreshold) {
 }
 
 }  // namespace
+
+// ================================================================ modulo, rounding, composites
+
+TEST(OpsModulo, RemainderFollowsTheDivisorFmodTheDividend) {
+  for (tg::DType dt : {tg::kFloat32, tg::kFloat64, tg::kInt64}) {
+    Tensor a = tg::tensor({7.0, -7.0, 7.0, -7.0, 6.0, 0.0}, dt);
+    Tensor b = tg::tensor({3.0, 3.0, -3.0, -3.0, 3.0, 5.0}, dt);
+    // Python: 7 % 3 = 1, -7 % 3 = 2, 7 % -3 = -2, -7 % -3 = -1; C: fmod keeps the dividend's sign.
+    EXPECT_EQ(vals(tg::remainder(a, b)), (std::vector<double>{1, 2, -2, -1, 0, 0})) << tg::dtype_name(dt);
+    EXPECT_EQ(vals(tg::fmod(a, b)), (std::vector<double>{1, -1, 1, -1, 0, 0})) << tg::dtype_name(dt);
+    EXPECT_EQ(tg::remainder(a, b).dtype(), dt);
+  }
+  Tensor frac = tg::remainder(tg::tensor({5.5, -5.5}, tg::kFloat64), tg::tensor({2.0}, tg::kFloat64));
+  EXPECT_EQ(vals(frac), (std::vector<double>{1.5, 0.5}));
+  EXPECT_THROW(tg::remainder(tg::tensor({1.0, 2.0}, tg::kInt64), tg::tensor({1.0, 0.0}, tg::kInt64)),
+               tg::Error);
+  // A float divisor of zero gives NaN, as IEEE and PyTorch.
+  EXPECT_TRUE(std::isnan(vals(tg::fmod(tg::tensor({1.0}), tg::tensor({0.0})))[0]));
+}
+
+TEST(OpsRounding, IntegersPassThroughAndHalvesGoToEven) {
+  Tensor i = tg::tensor({-3.0, 0.0, 4.0}, tg::kInt64);
+  EXPECT_EQ(tg::floor(i).dtype(), tg::kInt64);
+  EXPECT_EQ(vals(tg::round(i)), (std::vector<double>{-3, 0, 4}));
+  EXPECT_EQ(vals(tg::round(tg::tensor({0.5, 1.5, 2.5, -0.5, -2.5}))), (std::vector<double>{0, 2, 2, -0, -2}));
+}
+
+TEST(OpsComposites, TrianglesFlipRollDotOuter) {
+  Tensor m = tg::arange(1.0, 10.0, 1.0, tg::kFloat64).view({3, 3});
+  EXPECT_EQ(vals(tg::tril(m)), (std::vector<double>{1, 0, 0, 4, 5, 0, 7, 8, 9}));
+  EXPECT_EQ(vals(tg::triu(m, 1)), (std::vector<double>{0, 2, 3, 0, 0, 6, 0, 0, 0}));
+  EXPECT_EQ(vals(tg::tril(m, -1)), (std::vector<double>{0, 0, 0, 4, 0, 0, 7, 8, 0}));
+  EXPECT_EQ(vals(tg::flip(m, {0})), (std::vector<double>{7, 8, 9, 4, 5, 6, 1, 2, 3}));
+  EXPECT_EQ(vals(tg::flip(m, {0, -1})), (std::vector<double>{9, 8, 7, 6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(vals(tg::roll(m, {1}, {1})), (std::vector<double>{3, 1, 2, 6, 4, 5, 9, 7, 8}));
+  EXPECT_EQ(vals(tg::roll(m, {-1})), (std::vector<double>{2, 3, 4, 5, 6, 7, 8, 9, 1}));
+  EXPECT_EQ(vals(tg::roll(m, {4, -3}, {0, 1})), vals(tg::roll(m, {1}, {0})));
+  EXPECT_THROW(tg::flip(m, {0, 0}), tg::Error);
+  EXPECT_THROW(tg::tril(tg::ones({3})), tg::Error);
+  Tensor a = tg::tensor({1.0, 2.0, 3.0}, tg::kFloat64), b = tg::tensor({4.0, -5.0, 6.0}, tg::kFloat64);
+  EXPECT_EQ(tg::dot(a, b).item(), 4.0 - 10.0 + 18.0);
+  EXPECT_EQ(vals(tg::outer(tg::tensor({1.0, 2.0}), tg::tensor({3.0, 4.0, 5.0}))),
+            (std::vector<double>{3, 4, 5, 6, 8, 10}));
+  EXPECT_THROW(tg::dot(a, tg::ones({2}, tg::kFloat64)), tg::Error);
+  EXPECT_EQ(vals(tg::lerp(a, b, 0.25)), (std::vector<double>{1.75, 0.25, 3.75}));
+  EXPECT_EQ(vals(tg::addcmul(a, a, b, 0.5)), (std::vector<double>{3, -3, 12}));
+  EXPECT_EQ(vals(tg::addcdiv(a, b, a, 2.0)), (std::vector<double>{9, -3, 7}));
+}
+
+TEST(OpsComposites, NormIsCloseMaskedSelect) {
+  Tensor x = tg::tensor({{3.0, -4.0}, {0.0, 1.0}}, tg::kFloat64);
+  EXPECT_EQ(tg::norm(x).item(), std::sqrt(26.0));
+  EXPECT_EQ(vals(tg::norm(x, 2.0, {1})), (std::vector<double>{5.0, 1.0}));
+  EXPECT_EQ(vals(tg::norm(x, 1.0, {0}, true)), (std::vector<double>{3.0, 5.0}));
+  EXPECT_EQ(tg::norm(x, INFINITY).item(), 4.0);
+  EXPECT_EQ(tg::norm(x, -INFINITY).item(), 0.0);
+  EXPECT_EQ(tg::norm(x, 0.0).item(), 3.0);
+  EXPECT_NEAR(tg::norm(x, 3.0).item(), std::cbrt(27.0 + 64.0 + 1.0), 1e-12);
+  Tensor close = tg::isclose(tg::tensor({1.0, 1.0, NAN, INFINITY}), tg::tensor({1.0 + 1e-6, 1.1, NAN, INFINITY}));
+  EXPECT_EQ(vals(close), (std::vector<double>{1, 0, 0, 1}));
+  EXPECT_EQ(vals(tg::isclose(tg::tensor({NAN}), tg::tensor({NAN}), 1e-5, 1e-8, true)), (std::vector<double>{1}));
+  Tensor mask = tg::gt(x, tg::zeros_like(x));
+  EXPECT_EQ(vals(tg::masked_select(x, mask)), (std::vector<double>{3.0, 1.0}));
+  // The mask broadcasts over x.
+  EXPECT_EQ(vals(tg::masked_select(x, tg::tensor(std::vector<int64_t>{1, 0}, {2}, tg::kInt64).to(tg::kBool))),
+            (std::vector<double>{3.0, 0.0}));
+}

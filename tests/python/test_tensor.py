@@ -295,3 +295,72 @@ def test_ops_against_torch():
     close(tg.softplus(ta, beta=2.0), torch.nn.functional.softplus(pa, beta=2.0), atol=1e-6)
     close(tg.nn.functional.gelu(ta), torch.nn.functional.gelu(pa), atol=1e-6)
     close(ta.var(0), pa.var(0), atol=1e-6)
+
+
+def test_rounding_modulo_and_composites_match_numpy():
+    rs = np.random.RandomState(11)
+    a = np.round(rs.randn(3, 4) * 4, 1)
+    t = tg.tensor(a, dtype=tg.float64)
+    for name in ["floor", "ceil", "trunc"]:
+        np.testing.assert_array_equal(getattr(t, name)().numpy(), getattr(np, name)(a))
+    np.testing.assert_array_equal(t.round().numpy(), np.round(a))  # both half to even
+    np.testing.assert_allclose(t.round(decimals=1).numpy(), np.round(a, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a holds zeros: inf and nan expected
+        np.testing.assert_allclose(t.reciprocal().numpy(), 1 / a)
+        np.testing.assert_allclose((7.0 % t).numpy(), np.mod(7.0, a))
+    np.testing.assert_allclose((t % 1.5).numpy(), np.mod(a, 1.5))
+    np.testing.assert_allclose((t % -1.5).numpy(), np.mod(a, -1.5))
+    np.testing.assert_allclose(tg.fmod(t, 1.5).numpy(), np.fmod(a, 1.5))
+    np.testing.assert_allclose((t // 1.5).numpy(), np.floor_divide(a, 1.5))
+    ints = np.array([7, -7, 9, -9, 0])
+    ti = tg.tensor(ints)
+    assert (ti % 4).dtype == tg.int64 and (ti % 4).tolist() == list(ints % 4)
+    assert (ti // -4).tolist() == list(ints // -4) and (ti // 4).dtype == tg.int64
+    assert (100 // tg.tensor([7, -7])).tolist() == [100 // 7, 100 // -7]
+    with pytest.raises(ValueError, match="integer division by zero"):
+        ti // 0
+    m = rs.randn(4, 4)
+    tm = tg.tensor(m, dtype=tg.float64)
+    np.testing.assert_array_equal(tm.tril(-1).numpy(), np.tril(m, -1))
+    np.testing.assert_array_equal(tg.triu(tm, 2).numpy(), np.triu(m, 2))
+    np.testing.assert_array_equal(tm.flip([0, 1]).numpy(), np.flip(m, (0, 1)))
+    np.testing.assert_array_equal(tm.roll(3).numpy(), np.roll(m, 3))
+    np.testing.assert_array_equal(tm.roll((1, -1), (0, 1)).numpy(), np.roll(m, (1, -1), (0, 1)))
+    np.testing.assert_allclose(tm[0].dot(tm[1]).item(), m[0] @ m[1])
+    np.testing.assert_allclose(tg.outer(tm[0], tm[1]).numpy(), np.outer(m[0], m[1]))
+    np.testing.assert_allclose(tm.norm().item(), np.linalg.norm(m))
+    np.testing.assert_allclose(tm.norm(dim=1).numpy(), np.linalg.norm(m, axis=1))
+    np.testing.assert_allclose(tm.norm(p=1, dim=0, keepdim=True).numpy(), np.abs(m).sum(0, keepdims=True))
+    np.testing.assert_allclose(tm.norm(p=float("inf")).item(), np.abs(m).max())
+    np.testing.assert_allclose(tm.norm(p=3, dim=1).numpy(), np.linalg.norm(m, ord=3, axis=1))
+    np.testing.assert_array_equal(tm.masked_select(tm > 0).numpy(), m[m > 0])
+    np.testing.assert_array_equal(tg.isclose(tm, tm + 1e-9).numpy(), np.isclose(m, m + 1e-9, rtol=1e-5, atol=1e-8))
+    np.testing.assert_allclose(tm.lerp(tm * 3, 0.5).numpy(), m * 2)
+    np.testing.assert_allclose(tm.addcmul(tm, tm, value=2).numpy(), m + 2 * m * m)
+    assert tg.broadcast_to(tg.tensor([1, 2]), (3, 2)).tolist() == [[1, 2]] * 3
+    np.testing.assert_allclose(tg.erf(tg.tensor([0.0, 0.5, -2.0], dtype=tg.float64)).numpy(),
+                               [0.0, 0.5204998778130465, -0.9953222650189527])
+
+
+def test_new_ops_gradcheck():
+    rs = np.random.RandomState(3)
+    x = tg.tensor(rs.rand(3, 4) + 0.5, dtype=tg.float64, requires_grad=True)
+    y = tg.tensor(rs.rand(3, 4) + 1.2, dtype=tg.float64, requires_grad=True)
+    for fn in [lambda a, b: a.reciprocal() * b.erf(), lambda a, b: (a + 3) % b, lambda a, b: tg.fmod(-a - 3, b),
+               lambda a, b: a.lerp(b, 0.3), lambda a, b: a.addcdiv(a, b, value=2), lambda a, b: (a.tril() * b).norm(),
+               lambda a, b: a.flip([1]).roll(1, 0) * b, lambda a, b: a.norm(dim=1, keepdim=True) * b]:
+        assert tg.autograd.gradcheck(fn, (x, y))
+
+
+def test_random_fills_in_place():
+    tg.manual_seed(0)
+    w = tg.empty(20000).normal_(2.0, 0.5)
+    assert abs(w.mean().item() - 2.0) < 0.02 and abs(w.std().item() - 0.5) < 0.02
+    u = tg.zeros(20000).uniform_(-1, 3)
+    assert u.min().item() >= -1 and u.max().item() < 3 and abs(u.mean().item() - 1.0) < 0.05
+    p = tg.nn.Parameter(tg.zeros(3))
+    with pytest.raises(RuntimeError, match="requires grad can't be filled in place"):
+        p.normal_()
+    with tg.no_grad():
+        p.normal_()
+    p.data.uniform_()
