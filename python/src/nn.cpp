@@ -44,10 +44,13 @@ void init_functional(py::module_& f) {
   f.def("log_softmax", [](const Tensor& x, int64_t dim) { return F::log_softmax(x, dim); }, py::arg("input"), py::arg("dim"));
   f.def("dropout", [](const Tensor& x, double p, bool training, bool) { return F::dropout(x, p, training); },
         py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true, py::arg("inplace") = false);
+  // The shape is a Python object: read it before letting go of the GIL.
   f.def("layer_norm", [](const Tensor& x, const py::object& shape, const OptTensor& w, const OptTensor& b, double eps) {
-          return F::layer_norm(x, int_list("layer_norm", "normalized_shape", shape), or_undefined(w), or_undefined(b), eps);
+          Shape normalized = int_list("layer_norm", "normalized_shape", shape);
+          py::gil_scoped_release no_gil;
+          return F::layer_norm(x, normalized, or_undefined(w), or_undefined(b), eps);
         }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-        py::arg("eps") = 1e-5, Guard());
+        py::arg("eps") = 1e-5);
   f.def("batch_norm", [](const Tensor& x, const OptTensor& rm, const OptTensor& rv, const OptTensor& w,
                          const OptTensor& b, bool training, double momentum, double eps) {
           return F::batch_norm(x, or_undefined(rm), or_undefined(rv), or_undefined(w), or_undefined(b), training, momentum, eps);

@@ -56,13 +56,8 @@ def is_floating_point(input):
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """True when |input - other| <= atol + rtol * |other| everywhere (NumPy's rule)."""
-    if equal_nan:
-        both_nan = (input != input) & (other != other)
-        close = ((input - other).abs() <= atol + rtol * other.abs()) | both_nan
-    else:
-        close = (input - other).abs() <= atol + rtol * other.abs()
-    return _builtins.bool(close.all().item())
+    """True when isclose holds everywhere (NumPy's rule; equal infinities are close)."""
+    return _builtins.bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
 def equal(input, other):
@@ -79,6 +74,13 @@ def as_tensor(data, dtype=None, device=None):
         if dtype is not None:
             out = out.to(dtype)
         return out
+    if type(data).__module__ == "numpy" and hasattr(data, "flags") and data.flags.writeable \
+            and device in (None, "cpu"):
+        try:  # shares the array's memory where the dtype and layout allow, as PyTorch does
+            out = from_numpy(data)
+        except (TypeError, ValueError):
+            return tensor(data, dtype=dtype, device=device)
+        return out if dtype is None or out.dtype == dtype else out.to(dtype)
     return tensor(data, dtype=dtype, device=device)
 
 
