@@ -58,6 +58,7 @@ const kernels::KernelTable& kernels_for(const char* op, Device device) {
       device.is_cpu() ? kernels::cpu_kernels() : kernels::cuda_kernels();
   TG_CHECK(table != nullptr, Runtime, op, ": tapegrad was built without support for device ",
            device, " (rebuild with -DTG_CUDA=ON and a CUDA toolkit)");
+  if (table->activate) table->activate(device.index, op);
   return *table;
 }
 
@@ -129,9 +130,9 @@ void bump_version(const Tensor& t) { ++t.storage()->version; }
 Tensor scalar_like(const Tensor& x, double value) {
   DType dt = x.dtype();
   if (!is_floating(dt)) dt = is_integral_value(value) ? DType::Int64 : DType::Float32;
-  Tensor t = empty({}, dt, Device(kCPU));
+  Tensor t = empty({}, dt, x.device());
   kernels_for("scalar", t.device()).fill(kernel_view(t), value);
-  return to_device(t, x.device());
+  return t;
 }
 
 // ---------------------------------------------------------------- copies

@@ -155,6 +155,9 @@ struct KernelTable {
   void (*copy_to_host)(void* host_dst, const void* src, size_t nbytes) = nullptr;
   void (*copy_from_host)(void* dst, const void* host_src, size_t nbytes) = nullptr;
   void (*synchronize)() = nullptr;
+  // Makes device `index` current on this thread for the calls that follow and names the op they
+  // serve (for error messages); throws when the device does not exist. Null on the CPU.
+  void (*activate)(int index, const char* op) = nullptr;
 
   void (*fill)(const View& out, double value) = nullptr;
   // Elementwise copy with dtype conversion; out and in have the same sizes.

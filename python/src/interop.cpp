@@ -176,8 +176,8 @@ Tensor from_dlpack(const py::object& obj) {
     TG_CHECK(dtype.has_value(), Type, "from_dlpack: DLPack dtype (code ", int(d.dtype.code), ", bits ",
              int(d.dtype.bits), ", lanes ", d.dtype.lanes, ") is not supported (float32, float64, int64, bool)");
     TG_CHECK(d.device.device_type == kDLCPU, Type, "from_dlpack: DLPack device type ",
-             int(d.device.device_type), " is not supported by this build (CPU only: tapegrad's CUDA "
-             "backend is not built yet)");
+             int(d.device.device_type), " is not supported: from_dlpack imports CPU memory only "
+             "(copy CUDA tensors with .cpu() first)");
     TG_FAIL(Value, "from_dlpack: ", d.ndim, " dims is not supported");
   }
   tg::Shape sizes(d.shape, d.shape + d.ndim), strides;

@@ -1047,8 +1047,30 @@ void init_tensor(py::module_& m) {
   });
   m.def("is_tensor", [](const py::object& o) { return py::isinstance<tg::TensorImpl>(o); }, py::arg("obj"));
   m.def("numel", [](const Tensor& x) -> int64_t { return x.numel(); }, py::arg("input"));
-  // No CUDA backend is built yet (see README): CUDA is never available from Python.
-  m.def("cuda_is_available", [] { return false; });
+  m.def("cuda_is_available", [] { return tg::cuda::is_available(); });
+  m.def("cuda_device_count", [] { return tg::cuda::device_count(); });
+  m.def("cuda_unavailable_reason", [] { return tg::cuda::unavailable_reason(); });
+  m.def("cuda_synchronize", [](int device) { tg::cuda::synchronize(device); }, py::arg("device") = 0, Guard());
+  using Impl = tg::cuda::Impl;
+  const auto impl_of = [](const char* what, const std::string& name, const char* library) {
+    if (name == "auto") return Impl::Auto;
+    if (name == "ours") return Impl::Ours;
+    if (name == library) return Impl::Library;
+    TG_FAIL(Value, what, ": expected \"ours\", \"", library, "\" or \"auto\", got \"", name, "\"");
+  };
+  const auto impl_name = [](Impl impl, const char* library) -> std::string {
+    return impl == Impl::Ours ? "ours" : impl == Impl::Library ? library : "auto";
+  };
+  m.def("cuda_set_matmul_impl", [impl_of](const std::string& name) {
+    tg::cuda::set_matmul_impl(impl_of("set_matmul_impl", name, "cublas"));
+  });
+  m.def("cuda_matmul_impl", [impl_name] { return impl_name(tg::cuda::matmul_impl(), "cublas"); });
+  m.def("cuda_set_softmax_impl", [impl_of](const std::string& name) {
+    tg::cuda::set_softmax_impl(impl_of("set_softmax_impl", name, "cudnn"));
+  });
+  m.def("cuda_softmax_impl", [impl_name] { return impl_name(tg::cuda::softmax_impl(), "cudnn"); });
+  m.def("cuda_set_allow_tf32", [](bool allow) { tg::cuda::set_allow_tf32(allow); });
+  m.def("cuda_allow_tf32", [] { return tg::cuda::allow_tf32(); });
   m.def("memory_stats", [](const py::object& device) {
     auto s = tg::memory_stats(device.is_none() ? Device(tg::kCPU) : device_of(device));
     py::dict d;
@@ -1058,8 +1080,12 @@ void init_tensor(py::module_& m) {
     d["num_system_allocations"] = s.num_system_allocations;
     return d;
   }, py::arg("device") = py::none());
-  m.def("empty_cache", [] { tg::empty_cache(); });
-  m.def("reset_peak_memory_stats", [] { tg::reset_peak_memory_stats(); });
+  m.def("empty_cache", [](const py::object& device) {
+    tg::empty_cache(device.is_none() ? Device(tg::kCPU) : device_of(device));
+  }, py::arg("device") = py::none());
+  m.def("reset_peak_memory_stats", [](const py::object& device) {
+    tg::reset_peak_memory_stats(device.is_none() ? Device(tg::kCPU) : device_of(device));
+  }, py::arg("device") = py::none());
 
   init_indexing(cls);
   init_interop(m, cls);

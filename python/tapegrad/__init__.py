@@ -26,7 +26,7 @@ from ._C import (  # noqa: F401  (the public API re-exported)
 )
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode  # noqa: F401
 from ._serialization import save, load  # noqa: F401
-from . import autograd, nn, optim, utils, cuda, return_types  # noqa: F401
+from . import autograd, backends, nn, optim, utils, cuda, return_types  # noqa: F401
 
 float32 = float = dtype.float32
 float64 = double = dtype.float64

@@ -201,13 +201,6 @@ def test_threads_and_inference_mode():
     assert not f(w).requires_grad
 
 
-def test_cuda_without_a_cuda_build_is_a_clear_error():
-    if tg.cuda.is_available():
-        pytest.skip("a CUDA device is present")
-    with pytest.raises(RuntimeError, match="(?i)cuda"):
-        tg.ones(2).cuda()
-
-
 def test_more_layers_against_torch():
     torch = need_torch()
     tnn = torch.nn
@@ -375,7 +368,8 @@ def test_base_classes_are_the_ones_subclasses_derive_from():
 def _public_names():
     import inspect
     mods = {"tg": tg, "nn": nn, "F": F, "nn.init": nn.init, "optim": tg.optim,
-            "lr_scheduler": tg.optim.lr_scheduler, "utils.data": tg.utils.data, "autograd": tg.autograd}
+            "lr_scheduler": tg.optim.lr_scheduler, "utils.data": tg.utils.data, "autograd": tg.autograd,
+            "cuda": tg.cuda}
     for label, mod in mods.items():
         for name in dir(mod):
             if not name.startswith("_") and not inspect.ismodule(getattr(mod, name)):
