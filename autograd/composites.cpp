@@ -1,5 +1,7 @@
 // Ops written in terms of other differentiable ops: their gradients come from those ops' formulas,
 // so none is recorded here.
+#include <limits>
+
 #include "../core/native.h"
 #include "functions.h"
 
@@ -106,6 +108,34 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
   Tensor flat = reshape(expand(x, shape), {-1});
   Tensor positions = reshape(nonzero(reshape(expand(mask, shape), {-1})), {-1});
   return index_select(flat, 0, positions);
+}
+
+Tensor isnan(const Tensor& x) {
+  NoGradGuard no_grad;
+  return is_floating(x.dtype()) ? ne(x, x) : zeros(x.sizes(), TensorOptions(kBool).device(x.device()));
+}
+
+Tensor isinf(const Tensor& x) {
+  NoGradGuard no_grad;
+  if (!is_floating(x.dtype())) return zeros(x.sizes(), TensorOptions(kBool).device(x.device()));
+  return eq(abs(x), native::scalar_like(x, std::numeric_limits<double>::infinity()));
+}
+
+Tensor isfinite(const Tensor& x) {
+  NoGradGuard no_grad;
+  if (!is_floating(x.dtype())) return ones(x.sizes(), TensorOptions(kBool).device(x.device()));
+  // x - x is 0 for finite x and NaN for NaN and +-Inf.
+  return eq(sub(x, x), native::scalar_like(x, 0.0));
+}
+
+Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf, std::optional<double> neginf) {
+  if (!is_floating(x.dtype())) return clone(x);
+  const bool f32 = x.dtype() == kFloat32;
+  const double largest = f32 ? std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+  Tensor out = where(isnan(x), native::scalar_like(x, nan), x);
+  const Tensor inf = native::scalar_like(x, std::numeric_limits<double>::infinity());
+  out = where(eq(x, inf), native::scalar_like(x, posinf.value_or(largest)), out);
+  return where(eq(x, neg(inf)), native::scalar_like(x, neginf.value_or(-largest)), out);
 }
 
 }  // namespace tg

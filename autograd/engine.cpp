@@ -1,6 +1,9 @@
 #include <cctype>
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <optional>
+#include <sstream>
 #include <queue>
 #include <unordered_map>
 
@@ -12,6 +15,9 @@ namespace tg::autograd {
 
 namespace {
 thread_local bool grad_enabled = true;
+thread_local bool anomaly_enabled = false;
+thread_local bool anomaly_check_nan = true;
+std::function<std::string()> anomaly_trace_source;
 // The node whose backward is running: named in saved-tensor errors, and the history of its
 // saved outputs under create_graph.
 thread_local std::shared_ptr<Node> running_node;
@@ -47,6 +53,97 @@ Edge edge_to(const char* op, const Tensor& t) {
 
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
+
+bool is_anomaly_enabled() { return anomaly_enabled; }
+bool is_anomaly_check_nan_enabled() { return anomaly_enabled && anomaly_check_nan; }
+void set_detect_anomaly(bool enabled, bool check_nan) {
+  anomaly_enabled = enabled;
+  anomaly_check_nan = check_nan;
+}
+DetectAnomalyGuard::DetectAnomalyGuard(bool check_nan)
+    : previous_(anomaly_enabled), previous_check_nan_(anomaly_check_nan) {
+  set_detect_anomaly(true, check_nan);
+}
+DetectAnomalyGuard::~DetectAnomalyGuard() { set_detect_anomaly(previous_, previous_check_nan_); }
+void set_anomaly_trace_source(std::function<std::string()> source) { anomaly_trace_source = std::move(source); }
+
+namespace {
+
+struct NonFinite {
+  int64_t nan = 0, inf = 0, total = 0;
+  bool any() const { return nan + inf > 0; }
+};
+
+NonFinite count_non_finite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype()) || t.numel() == 0) return {};
+  NoGradGuard no_grad;
+  return NonFinite{tg::sum(tg::isnan(t)).item<int64_t>(), tg::sum(tg::isinf(t)).item<int64_t>(), t.numel()};
+}
+
+std::string describe(const NonFinite& f, const Tensor& t) {
+  std::ostringstream os;
+  if (f.nan) os << f.nan << (f.inf ? " NaN and " : " NaN");
+  if (f.inf) os << f.inf << " Inf";
+  os << " of " << f.total << " values, shape " << t.sizes();
+  return os.str();
+}
+
+// Ops whose Inf can come from a value the caller passed (a -inf attention mask, say).
+bool may_write_infinities(const char* op) {
+  return std::strcmp(op, "masked_fill") == 0 || std::strcmp(op, "fill_") == 0;
+}
+
+std::string where_forward_ran(const Node& node) {
+  if (node.forward_trace.empty()) return "";
+  return "\nThe forward of " + std::string(node.name) + " ran at:\n" + node.forward_trace;
+}
+
+// Anomaly mode: the forward of `name` made NaN, or Inf from finite inputs.
+void check_forward(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  std::vector<NonFinite> in(inputs.size());
+  bool inputs_counted = false;
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    const NonFinite out = count_non_finite(outputs[o]);
+    if (!out.any()) continue;
+    if (!inputs_counted) {
+      for (size_t i = 0; i < inputs.size(); ++i) in[i] = count_non_finite(inputs[i]);
+      inputs_counted = true;
+    }
+    size_t culprit = inputs.size();  // an input that already held what the output holds
+    for (size_t i = 0; i < inputs.size() && culprit == inputs.size(); ++i)
+      if ((out.nan && in[i].nan) || (!out.nan && in[i].any())) culprit = i;
+    if (culprit < inputs.size() && !out.nan) continue;  // Inf carried from an input
+    if (!out.nan && may_write_infinities(name)) continue;
+    if (culprit < inputs.size())
+      TG_FAIL(Runtime, "anomaly detected: the forward of ", name, " returned NaN in output ", o, " (",
+              describe(out, outputs[o]), "), but its input ", culprit, " already held NaN (",
+              describe(in[culprit], inputs[culprit]),
+              "): it came from the data or from an op not recorded on the tape");
+    TG_FAIL(Runtime, "anomaly detected: the forward of ", name, " returned ", out.nan ? "NaN" : "Inf",
+            " in output ", o, " (", describe(out, outputs[o]), ") from finite inputs");
+  }
+}
+
+// Anomaly mode: the backward formula of `node` made NaN, or Inf from finite incoming gradients.
+void check_backward(const Node& node, const Grads& grads) {
+  std::optional<bool> incoming_finite;
+  for (size_t i = 0; i < grads.in.size(); ++i) {
+    const NonFinite g = count_non_finite(grads.in[i]);
+    if (!g.any()) continue;
+    if (!incoming_finite) {
+      incoming_finite = true;
+      for (const Tensor& o : grads.out) incoming_finite = *incoming_finite && !count_non_finite(o).any();
+    }
+    if (!g.nan && !*incoming_finite) continue;  // Inf passed along
+    TG_FAIL(Runtime, "anomaly detected: ", backward_name(node), " (the backward of ", node.name,
+            ") returned ", g.nan ? "NaN" : "Inf", " in the gradient of input ", i, " (",
+            describe(g, grads.in[i]), ")",
+            *incoming_finite ? " from a finite incoming gradient" : "; the incoming gradient already held NaN",
+            where_forward_ran(node));
+  }
+}
+
+}  // namespace
 
 SavedTensor::SavedTensor(const Tensor& t, bool is_output, uint32_t output_nr)
     : is_output_(is_output), output_nr_(output_nr) {
@@ -98,9 +195,15 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn backward) {
+  // Ops inside a backward formula (create_graph) are checked as part of that formula.
+  if (anomaly_enabled && anomaly_check_nan && !running_node) check_forward(name, inputs, outputs);
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence_nr = next_sequence_nr++;
+  if (anomaly_enabled) {
+    node->forward_trace = anomaly_trace_source ? anomaly_trace_source()
+                                               : "  (op number " + std::to_string(node->sequence_nr) + " on the tape)\n";
+  }
   node->next_edges.reserve(inputs.size());
   node->input_meta.reserve(inputs.size());
   for (const Tensor& t : inputs) {
@@ -287,6 +390,13 @@ void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_r
     running_node = node;
     try {
       node->backward(grads);
+      if (anomaly_enabled && anomaly_check_nan) check_backward(*node, grads);
+    } catch (const Error& e) {
+      running_node = nullptr;
+      const std::string where = where_forward_ran(*node);
+      const std::string msg = e.what();
+      if (where.empty() || msg.find(where) != std::string::npos) throw;
+      throw Error(e.kind(), msg + where);
     } catch (...) {
       running_node = nullptr;
       throw;

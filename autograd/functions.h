@@ -203,5 +203,13 @@ Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol
                bool equal_nan = false);
 // The elements where the (broadcast) mask is true, as a 1-D tensor.
 Tensor masked_select(const Tensor& x, const Tensor& mask);
+// Bool masks of NaN, of +-Inf, and of neither (integer and bool tensors: no NaN or Inf).
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+// NaN -> nan, +Inf -> posinf, -Inf -> neginf (by default the dtype's largest and lowest values);
+// the gradient passes where x was finite.
+Tensor nan_to_num(const Tensor& x, double nan = 0.0, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
 
 }  // namespace tg

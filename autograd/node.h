@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../core/tensor.h"
@@ -30,6 +31,29 @@ struct NoGradGuard : GradModeGuard {
 struct EnableGradGuard : GradModeGuard {
   EnableGradGuard() : GradModeGuard(true) {}
 };
+
+// ---- anomaly mode (torch.autograd.set_detect_anomaly): thread-local, off by default. With
+// check_nan, an op recorded on the tape whose forward, or a backward formula that, produces NaN
+// (or Inf from finite values) throws a tg::Error naming it. Every recorded op also keeps a trace
+// of where its forward ran (see set_anomaly_trace_source), shown with errors from its backward.
+bool is_anomaly_enabled();
+bool is_anomaly_check_nan_enabled();
+void set_detect_anomaly(bool enabled, bool check_nan = true);
+
+class DetectAnomalyGuard {
+ public:
+  explicit DetectAnomalyGuard(bool check_nan = true);
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_, previous_check_nan_;
+};
+
+// What anomaly mode stores as "where the forward ran" (the Python bindings give the Python stack);
+// without a source, only the op's position on the tape. Set once, before any threads record.
+void set_anomaly_trace_source(std::function<std::string()> source);
 
 class Node;
 
@@ -81,6 +105,7 @@ class Node {
   BackwardFn backward;                 // released once run, unless retain_graph
   uint64_t sequence_nr = 0;            // creation order: later nodes run first
   bool released = false;
+  std::string forward_trace;           // anomaly mode only
   // Leaves: the node that writes .grad of `leaf`.
   std::shared_ptr<TensorImpl> leaf;
   bool is_accumulator() const { return leaf != nullptr; }
@@ -114,6 +139,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 }  // namespace tg::autograd
 
 namespace tg {
+using autograd::DetectAnomalyGuard;
 using autograd::EnableGradGuard;
 using autograd::NoGradGuard;
 }  // namespace tg

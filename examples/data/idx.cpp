@@ -91,11 +91,12 @@ void check_consistent(const IdxArray& array, const std::string& name) {
 
 }  // namespace
 
-std::vector<uint8_t> read_maybe_gzipped(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file(path);
-  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, path);
+std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& name) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, name);
   return bytes;
 }
+
+std::vector<uint8_t> read_maybe_gzipped(const std::string& path) { return maybe_gunzip(read_file(path), path); }
 
 IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& name) {
   TG_CHECK(bytes.size() >= 4, Value, "read_idx: '", name, "' is too short for an IDX header (",

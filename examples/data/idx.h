@@ -21,6 +21,8 @@ struct IdxArray {
 // The bytes of a file, gunzipped when it starts with the gzip magic (1f 8b); `path` names the
 // file in errors (missing, unreadable, corrupt or truncated gzip).
 std::vector<uint8_t> read_maybe_gzipped(const std::string& path);
+// The same for bytes already in memory; `name` stands for the file in errors.
+std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& name);
 
 // Parses IDX bytes: magic 00 00 08 <ndims>, ndims big-endian uint32 dims (each > 0), then
 // exactly product(dims) bytes. `name` (a file name) is quoted in every error. Only the

@@ -743,6 +743,12 @@ void init_tensor(py::module_& m) {
        }, py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8, py::arg("equal_nan") = false);
   both(cls, m, "masked_select", [](const Tensor& x, const Tensor& mask) { return tg::masked_select(x, mask); },
        py::arg("mask"));
+  both(cls, m, "isnan", [](const Tensor& x) { return tg::isnan(x); });
+  both(cls, m, "isinf", [](const Tensor& x) { return tg::isinf(x); });
+  both(cls, m, "isfinite", [](const Tensor& x) { return tg::isfinite(x); });
+  both(cls, m, "nan_to_num", [](const Tensor& x, double nan, std::optional<double> posinf,
+                                std::optional<double> neginf) { return tg::nan_to_num(x, nan, posinf, neginf); },
+       py::arg("nan") = 0.0, py::arg("posinf") = py::none(), py::arg("neginf") = py::none());
   both(cls, m, "broadcast_to", [](const Tensor& x, const py::object& shape) {
          return tg::expand(x, int_list("broadcast_to", "size", shape)); }, py::arg("size"));
   // p: a number, inf, or "fro" (= 2 over the given dims); PyTorch's Tensor.norm / torch.norm.
@@ -1022,6 +1028,23 @@ void init_tensor(py::module_& m) {
   }, py::arg("new_state"));
   m.def("is_grad_enabled", &tg::autograd::is_grad_enabled);
   m.def("_set_grad_enabled", &tg::autograd::set_grad_enabled, py::arg("mode"));
+  m.def("is_anomaly_enabled", &tg::autograd::is_anomaly_enabled);
+  m.def("is_anomaly_check_nan_enabled", &tg::autograd::is_anomaly_check_nan_enabled);
+  m.def("_set_detect_anomaly", &tg::autograd::set_detect_anomaly, py::arg("mode"), py::arg("check_nan") = true);
+  // In anomaly mode each recorded op keeps the Python stack of its forward (ops may run with the
+  // GIL released, so it is taken back here).
+  tg::autograd::set_anomaly_trace_source([]() -> std::string {
+    if (!Py_IsInitialized()) return "";
+    py::gil_scoped_acquire gil;
+    try {
+      py::list frames = py::module_::import("traceback").attr("format_stack")();
+      std::string out;
+      for (const py::handle& f : frames) out += py::cast<std::string>(f);
+      return out;
+    } catch (py::error_already_set&) {
+      return "";
+    }
+  });
   m.def("_autograd_grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                              const std::vector<OptTensor>& grad_outputs, bool retain_graph,
                              bool create_graph, bool allow_unused) {

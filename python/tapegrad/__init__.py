@@ -12,7 +12,7 @@ from ._C import (  # noqa: F401  (the public API re-exported)
     zeros, ones, empty, full, arange, linspace, eye, rand, randn, randint, randperm,
     zeros_like, ones_like, empty_like, full_like, rand_like, randn_like,
     manual_seed, initial_seed, get_rng_state, set_rng_state, set_num_threads, get_num_threads,
-    is_grad_enabled, is_tensor, numel,
+    is_grad_enabled, is_anomaly_enabled, is_anomaly_check_nan_enabled, is_tensor, numel,
     neg, negative, exp, log, sqrt, rsqrt, square, abs, sign, sin, cos, log1p, expm1, tanh, sigmoid,
     relu, softplus, clamp, clip, maximum, minimum, where, masked_fill,
     logical_not, logical_and, logical_or,
@@ -22,6 +22,7 @@ from ._C import (  # noqa: F401  (the public API re-exported)
     index_select, gather, scatter_add,
     floor, ceil, trunc, round, reciprocal, erf, remainder, fmod, floor_divide, lerp, addcmul, addcdiv,
     tril, triu, flip, roll, dot, outer, isclose, masked_select, broadcast_to, norm,
+    isnan, isinf, isfinite, nan_to_num,
     reshape, flatten, transpose, permute, squeeze, unsqueeze, t, narrow, select, clone,
 )
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode  # noqa: F401

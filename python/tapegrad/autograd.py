@@ -1,4 +1,6 @@
-"""tapegrad.autograd: grad(), backward() and gradcheck(), as torch.autograd."""
+"""tapegrad.autograd: grad(), backward(), gradcheck() and anomaly mode, as torch.autograd."""
+import functools
+
 from . import _C
 from ._C import Tensor
 
@@ -40,4 +42,45 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     except RuntimeError:
         if raise_exception:
             raise
+        return False
+
+
+class detect_anomaly:
+    """Context manager and decorator: inside it, an op recorded on the tape whose forward, or a
+    backward formula that, produces NaN (or Inf from finite values) raises a RuntimeError naming
+    it, and errors from a backward formula show where that op's forward ran. Slow: every op's
+    outputs are checked. Thread-local, as grad mode."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = bool(check_nan)
+
+    def __enter__(self):
+        self._prev = (_C.is_anomaly_enabled(), _C.is_anomaly_check_nan_enabled())
+        _C._set_detect_anomaly(True, self.check_nan)
+        return None
+
+    def __exit__(self, *exc):
+        _C._set_detect_anomaly(self._prev[0], self._prev[1] or not self._prev[0])
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(self.check_nan):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class set_detect_anomaly:
+    """Turns anomaly mode on or off now (as a function) or for a block (as a context manager)."""
+
+    def __init__(self, mode, check_nan=True):
+        self._prev = (_C.is_anomaly_enabled(), _C.is_anomaly_check_nan_enabled())
+        _C._set_detect_anomaly(bool(mode), bool(check_nan))
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        _C._set_detect_anomaly(self._prev[0], self._prev[1] or not self._prev[0])
         return False
