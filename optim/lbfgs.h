@@ -36,7 +36,6 @@ class LBFGS : public Optimizer {
   void add_to_params(double step_size, const Tensor& direction);
   std::vector<Tensor> clone_params() const;
   void set_params(const std::vector<Tensor>& values);
-  int64_t numel_ = 0;
 };
 
 }  // namespace tg::optim

@@ -11,3 +11,8 @@ ctest --test-dir build --output-on-failure -j "$(nproc)"
 /usr/bin/python3 -m venv --system-site-packages build/venv
 CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" build/venv/bin/pip install --quiet .
 build/venv/bin/python -m pytest -q tests/python
+# ASan + UBSan over the C++ suite, TSan over the thread tests, and a short run of each fuzzer
+# (TG_SKIP_SANITIZERS=1 leaves them out when iterating locally).
+if [[ "${TG_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  bash tests/sanitizers.sh
+fi
