@@ -22,7 +22,9 @@ quiet_build build-asan
 # allocator_may_return_null: tests ask for impossible sizes and expect tg::Error, not an abort.
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 UBSAN_OPTIONS=print_stacktrace=1 TG_CACHING_ALLOCATOR=0 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" | tail -n 4
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" >build-asan/ctest.log 2>&1 ||
+  { grep -v "^ *Start\|Passed" build-asan/ctest.log | tail -n 150; exit 1; }
+grep "tests passed" build-asan/ctest.log
 
 echo "sanitizers: ThreadSanitizer build of the thread tests"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
@@ -30,7 +32,8 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_R
 quiet_build build-tsan --target tapegrad_thread_tests
 # One OpenMP thread: libgomp is not instrumented, so its barriers would look like races.
 OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  build-tsan/tests/tapegrad_thread_tests | tail -n 3
+  build-tsan/tests/tapegrad_thread_tests >build-tsan/tests.log 2>&1 || { tail -n 100 build-tsan/tests.log; exit 1; }
+grep "PASSED" build-tsan/tests.log
 
 echo "sanitizers: fuzzing the file readers"
 bash tests/fuzz/run.sh "${1:-30}"

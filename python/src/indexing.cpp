@@ -25,6 +25,17 @@ Tensor index_tensor(const py::handle& h) {
   return py::cast<Tensor>(py::module_::import("tapegrad._C").attr("tensor")(h));
 }
 
+// An int index into a dim of `size`; Python ints beyond int64 are out of bounds too.
+int64_t int_index(const py::handle& h, int64_t dim, int64_t size) {
+  py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(h.ptr()));
+  if (!value) throw py::error_already_set();
+  int overflow = 0;
+  const long long i = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  TG_CHECK(!overflow && i >= -size && i < size, Index, "index ", std::string(py::str(value)),
+           " is out of bounds for dimension ", dim, " with size ", size);
+  return static_cast<int64_t>(i);
+}
+
 bool is_sequence_index(const py::handle& h) {
   return (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) && !py::isinstance<py::str>(h);
 }
@@ -65,11 +76,7 @@ Indexed apply_basic(const Tensor& self, const py::handle& index) {
     } else if (PyBool_Check(it.ptr())) {
       TG_FAIL(Type, "index: a Python bool is not a valid index here; use a bool tensor mask");
     } else if (PyIndex_Check(it.ptr()) && !py::isinstance<tg::TensorImpl>(it)) {
-      const int64_t size = r.view.size(d);
-      const int64_t i = py::cast<int64_t>(it);
-      TG_CHECK(i >= -size && i < size, Index, "index ", i, " is out of bounds for dimension ", d,
-               " with size ", size);
-      r.view = tg::select(r.view, d, i);
+      r.view = tg::select(r.view, d, int_index(it, d, r.view.size(d)));
     } else if (PySlice_Check(it.ptr())) {
       Py_ssize_t start, stop, step;
       if (PySlice_Unpack(it.ptr(), &start, &stop, &step) < 0) throw py::error_already_set();
@@ -154,11 +161,7 @@ Tensor apply_advanced(Tensor t, std::vector<Advanced> adv) {
 
 Tensor getitem(const Tensor& self, const py::handle& index) {
   if (PyLong_CheckExact(index.ptr()) && self.dim() > 0) {  // x[i], the common case, directly
-    const int64_t size = self.size(0);
-    const int64_t i = py::cast<int64_t>(index);
-    TG_CHECK(i >= -size && i < size, Index, "index ", i, " is out of bounds for dimension 0 with size ",
-             size);
-    return tg::select(self, 0, i);
+    return tg::select(self, 0, int_index(index, 0, self.size(0)));
   }
   Indexed r = apply_basic(self, index);
   return apply_advanced(r.view, std::move(r.advanced));

@@ -2,12 +2,15 @@
 // that names the op and the offending values.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include <tapegrad/tapegrad.h>
+
+#include "data/idx.h"
 
 namespace {
 
@@ -453,6 +456,95 @@ TEST(Errors, UndefinedTensor) {
   EXPECT_TG_ERROR(tg::cat({tg::zeros({1}), u}), Value, "cat", "undefined");
   EXPECT_TG_ERROR(tg::stack({u, u}), Runtime, "undefined");
   EXPECT_TG_ERROR(u.backward(), Value, "backward", "undefined");
+}
+
+// ---------------------------------------------------------------- the table in tests/README.md
+
+// One case per class of error in the table (tests/python/test_errors.py checks the ids agree).
+struct ErrorRow {
+  const char* id;
+  Kind kind;
+  std::function<void()> run;
+  std::vector<std::string> parts;
+};
+
+TEST(Errors, ErrorTable) {
+  namespace nn = tg::nn;
+  const Tensor x = tg::zeros({3, 4});
+  const Tensor w = tg::ones({3}, tg::TensorOptions().requires_grad());
+  const std::string dir = ::testing::TempDir();
+  auto load_linear = [](const std::function<void(tg::nn::StateDict&)>& edit) {
+    nn::Linear m(2, 3);
+    tg::nn::StateDict sd = m.state_dict();
+    edit(sd);
+    m.load_state_dict(sd);
+  };
+  const std::vector<ErrorRow> rows = {
+      {"broadcast", Kind::Value, [&] { (void)(x + tg::zeros({5})); }, {"add", "[3, 4]", "[5]", "broadcast"}},
+      {"matmul", Kind::Value, [&] { (void)x.matmul(tg::zeros({5, 2})); }, {"matmul", "[3, 4]", "[5, 2]", "4 != 5"}},
+      {"dtype", Kind::Type, [&] { (void)x.matmul(tg::zeros({4, 2}, tg::kInt64)); }, {"matmul", "float32", "int64"}},
+      {"dtype_inplace", Kind::Type, [&] { tg::zeros({3}, tg::kInt64).add_(tg::zeros({3})); },
+       {"add_", "float32", "int64"}},
+      {"device", Kind::Runtime,
+       [&] { (void)(tg::cuda::is_available() ? x + x.to(tg::Device(tg::kCUDA, 0)) : x.to(tg::Device(tg::kCUDA, 0))); },
+       {"CUDA"}},
+      {"dim", Kind::Index, [&] { (void)x.sum({-3}); }, {"sum", "dim -3", "2 dims"}},
+      {"index", Kind::Index, [&] { (void)x.index_select(0, i64({-4})); }, {"index_select", "-4", "size 3"}},
+      {"index_overflow", Kind::Index,
+       [&] { (void)x.index_select(0, i64({std::numeric_limits<int64_t>::min()})); },
+       {"index_select", "-9223372036854775808", "size 3"}},
+      {"empty", Kind::Index, [&] { (void)tg::amax(tg::zeros({0, 3})); }, {"amax", "empty", "[0, 3]"}},
+      {"zero_size", Kind::Value, [&] { (void)tg::zeros({0, 3}).reshape({-1, 0}); }, {"reshape", "[-1, 0]", "size 0"}},
+      {"bad_shape", Kind::Value, [&] { (void)tg::zeros({int64_t{1} << 40, int64_t{1} << 40}); },
+       {"[1099511627776, 1099511627776]", "too many elements"}},
+      {"backward_nonscalar", Kind::Runtime, [&] { (w * 2.0).backward(); }, {"backward", "scalar", "[3]"}},
+      {"backward_twice", Kind::Runtime,
+       [&] {
+         Tensor y = (w * w).sum();
+         y.backward();
+         y.backward();
+       },
+       {"backward", "second time", "retain_graph"}},
+      {"backward_inplace", Kind::Runtime,
+       [&] {
+         Tensor y = (w * 1.0).exp();
+         y.mul_(2.0);
+         y.sum().backward();
+       },
+       {"backward of exp", "in-place", "version is 1, expected 0"}},
+      {"backward_no_grad", Kind::Runtime, [&] { tg::ones({2}).sum().backward(); }, {"backward", "does not require grad"}},
+      {"inplace_leaf", Kind::Runtime, [&] { w.add_(1.0); }, {"add_", "leaf", "requires grad"}},
+      {"optimizer_non_leaf", Kind::Value, [&] { tg::optim::SGD({w * 2.0}, {.lr = 0.1}); },
+       {"SGD", "parameter 0", "not a leaf"}},
+      {"state_dict_keys", Kind::Value,
+       [&] {
+         load_linear([](tg::nn::StateDict& sd) {
+           sd.erase(sd.begin() + 1);
+           sd.emplace_back("extra", tg::zeros({1}));
+         });
+       },
+       {"Linear.load_state_dict", "missing keys: \"bias\"", "unexpected keys: \"extra\""}},
+      {"state_dict_shape", Kind::Value,
+       [&] { load_linear([](tg::nn::StateDict& sd) { sd[0].second = tg::zeros({3, 3}); }); },
+       {"Linear.load_state_dict", "\"weight\" has shape [3, 3] in the state dict but [3, 2]"}},
+      {"safetensors_file", Kind::Value,
+       [&] {
+         const std::string bytes = tg::save_safetensors_to_bytes({{"w", tg::ones({4, 4})}});
+         (void)tg::load_safetensors_from_bytes(bytes.data(), bytes.size() - 10, "m.safetensors");
+       },
+       {"m.safetensors", "bytes"}},
+      {"idx_file", Kind::Value,
+       [&] { (void)tg::data::parse_idx({0, 0, 8, 1, 0, 0, 0, 5, 1, 2}, "x-idx1-ubyte"); },
+       {"x-idx1-ubyte", "5"}},
+      {"anomaly", Kind::Runtime,
+       [&] {
+         tg::DetectAnomalyGuard anomaly;
+         (void)tg::log(tg::tensor({1.0, 0.0}, tg::TensorOptions().requires_grad()));
+       },
+       {"anomaly detected", "forward of log", "Inf"}},
+      {"undefined", Kind::Runtime, [&] { (void)Tensor().sum(); }, {"undefined"}},
+  };
+  for (const ErrorRow& row : rows) expect_error(row.run, row.kind, row.parts, row.id);
 }
 
 }  // namespace

@@ -10,7 +10,10 @@ build=build-fuzz
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTG_FUZZ=ON -DTG_CUDA=OFF -DTG_BLAS=OFF \
   -DTG_BUILD_TESTS=OFF -DTG_BUILD_BENCH=OFF -DTG_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_safetensors fuzz_idx
+if ! cmake --build "$build" -j "$(nproc)" --target fuzz_safetensors fuzz_idx >"$build/build.log" 2>&1; then
+  tail -n 60 "$build/build.log"
+  exit 1
+fi
 mkdir -p "$build/findings"
 for target in fuzz_safetensors fuzz_idx; do
   corpus="$build/corpus/$target"
