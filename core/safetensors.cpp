@@ -214,6 +214,19 @@ SafetensorsContent read_safetensors(const std::string& where, const ByteSource& 
   src.read(0, prefix, 8);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | prefix[i];
+  // The formats people most often hand us by mistake: PyTorch's .pt (a zip, or a bare pickle).
+  // Named only when the bytes cannot be a safetensors header anyway.
+  const bool zip = prefix[0] == 'P' && prefix[1] == 'K' && prefix[2] == 3 && prefix[3] == 4;
+  const bool pickle = prefix[0] == 0x80 && prefix[1] >= 2 && prefix[1] <= 5;
+  if (zip || pickle) {
+    char first = 0;
+    if (size > 8) src.read(8, &first, 1);
+    const bool plausible = header_len >= 2 && header_len <= kMaxHeaderBytes && header_len <= size - 8 && first == '{';
+    TG_CHECK(plausible || !zip, Value, where, ": this is a zip archive (PyTorch's torch.save format?), "
+             "not a safetensors file; in PyTorch, save with safetensors.torch.save_file(state_dict, path)");
+    TG_CHECK(plausible || !pickle, Value, where, ": this is a Python pickle (an old torch.save file?), "
+             "not a safetensors file; in PyTorch, save with safetensors.torch.save_file(state_dict, path)");
+  }
   TG_CHECK(header_len <= kMaxHeaderBytes, Value, where, ": the header length ", header_len,
            " is larger than the limit of ", kMaxHeaderBytes, " bytes");
   TG_CHECK(header_len <= size - 8, Value, where, ": the header length ", header_len,

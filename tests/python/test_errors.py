@@ -124,3 +124,15 @@ def test_ints_past_int64_are_errors_not_crashes():
         X.sum(2 ** 70)
     with pytest.raises(IndexError, match="out of bounds"):
         X[0, -(2 ** 64)]
+
+
+def test_a_pytorch_checkpoint_is_named_as_such(tmp_path):
+    from conftest import need_torch
+    torch = need_torch()
+    path = str(tmp_path / "model.pt")
+    torch.save({"w": torch.ones(2)}, path)
+    with pytest.raises(ValueError, match="zip archive.*torch.save.*safetensors.torch.save_file"):
+        tg.load(path)
+    torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(ValueError, match="Python pickle"):
+        tg.load(path)
