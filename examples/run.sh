@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)"
-for example in linear_regression curve_fitting mislabeled_point xor tiny_transformer_lm; do
+for example in linear_regression curve_fitting mislabeled_point xor char_lstm_lm tiny_transformer_lm; do
   echo "== examples/${example}.cpp"
   "build/examples/${example}"
 done

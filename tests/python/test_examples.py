@@ -19,3 +19,11 @@ def test_train_cnn_reaches_91_percent():
     accuracies = [float(a) for a in re.findall(r"test accuracy ([\d.]+)%", out.stdout)]
     assert len(accuracies) == 4, out.stdout
     assert accuracies[-1] >= 91.0, out.stdout
+
+
+def test_char_lstm_lm_learns_in_a_short_run():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "char_lstm_lm.py"),
+                          "/usr/share/common-licenses/Apache-2.0", "120"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert 'sample: "Licensed under' in out.stdout
