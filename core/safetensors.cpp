@@ -255,6 +255,8 @@ SafetensorsContent read_safetensors(const std::string& where, const ByteSource& 
       }
       continue;
     }
+    // The same rule as the writer's, so whatever loads can be saved again.
+    TG_CHECK(!name.empty(), Value, where, ": a tensor has an empty name");
     entries.push_back(parse_entry(where, name, value, buffer_size));
   }
 

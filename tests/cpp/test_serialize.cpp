@@ -286,6 +286,7 @@ TEST(Safetensors, HostileFilesGiveClearErrors) {
       {"header too short", le64(1) + "{", {"header length 1", "too short"}},
       {"a PyTorch zip checkpoint", std::string("PK\x03\x04\x14\x00\x00\x00" "archive/data.pkl", 24),
        {"zip archive", "torch.save", "safetensors.torch.save_file"}},
+      {"empty tensor name", safetensors_bytes("{\"\":" + f32x2 + "}", eight), {"a tensor has an empty name"}},
       {"a bare pickle", std::string("\x80\x02\x8a\x0alp\x00\x00\x00\x00", 10), {"Python pickle"}},
       {"invalid UTF-8", safetensors_bytes("{\"a\xff\":" + f32x2 + "}", eight), {"not valid JSON", "UTF-8"}},
       {"invalid JSON", safetensors_bytes("{\"a\":" + f32x2, eight), {"not valid JSON"}},
