@@ -3,13 +3,12 @@
 // Exits non-zero if the model did not learn (its loss must fall well below the uniform guess).
 #include <tapegrad/tapegrad.h>
 
+#include "data/char_text.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,27 +18,20 @@ namespace F = tg::nn::F;
 int main(int argc, char** argv) {
   std::string path = "/usr/share/common-licenses/Apache-2.0";
   int steps = 300;
+  const int64_t context = 64, batch = 32, hidden = 128;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--text")) path = argv[i + 1];
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
   }
-  std::ifstream file(path);
-  if (!file) {
-    std::fprintf(stderr, "char_lstm_lm: cannot read %s\n", path.c_str());
+  tg::data::CharText data;
+  try {
+    data = tg::data::load_char_text(path, context);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "char_lstm_lm: %s\n", e.what());
     return 2;
   }
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  const std::string text = buffer.str();
-
-  // The alphabet: every byte the text uses, numbered in order of appearance.
-  std::map<char, int64_t> index_of;
-  std::string alphabet;
-  for (char ch : text)
-    if (index_of.emplace(ch, static_cast<int64_t>(alphabet.size())).second) alphabet += ch;
-  const int64_t vocab = static_cast<int64_t>(alphabet.size()), n = static_cast<int64_t>(text.size());
-  const int64_t context = 64, batch = 32, hidden = 128;
-  std::printf("%s: %lld characters, %lld distinct\n", path.c_str(), static_cast<long long>(n),
+  const int64_t vocab = data.vocab();
+  std::printf("%s: %lld characters, %lld distinct\n", path.c_str(), static_cast<long long>(data.size()),
               static_cast<long long>(vocab));
 
   tg::manual_seed(0);
@@ -51,15 +43,9 @@ int main(int argc, char** argv) {
 
   double first = 0, last = 0;
   for (int step = 1; step <= steps; ++step) {
-    // Random windows of the text; each target is the character that follows.
-    std::vector<int64_t> inputs, targets;
-    for (int64_t start : tg::randint(0, n - context - 1, {batch}).to_vector<int64_t>())
-      for (int64_t t = 0; t < context; ++t) {
-        inputs.push_back(index_of[text[start + t]]);
-        targets.push_back(index_of[text[start + t + 1]]);
-      }
-    auto [out, state] = lstm->forward(embedding->forward(tg::tensor(inputs, {batch, context})));
-    tg::Tensor loss = F::cross_entropy(head->forward(out).reshape({-1, vocab}), tg::tensor(targets, {batch * context}));
+    auto [inputs, targets] = data.random_windows(batch, context);
+    auto [out, state] = lstm->forward(embedding->forward(inputs));
+    tg::Tensor loss = F::cross_entropy(head->forward(out).reshape({-1, vocab}), targets.reshape({-1}));
     opt.zero_grad();
     loss.backward();
     tg::optim::clip_grad_norm_(model.parameters(), 1.0);  // LSTMs' gradients can spike
@@ -74,14 +60,13 @@ int main(int argc, char** argv) {
   tg::NoGradGuard no_grad;
   std::mt19937 rng(1);
   std::string sample = "Licensed under";
-  std::vector<int64_t> ids;
-  for (char ch : sample) ids.push_back(index_of.count(ch) ? index_of[ch] : 0);
+  const std::vector<int64_t> ids = data.encode(sample);
   auto [out, state] = lstm->forward(embedding->forward(tg::tensor(ids, {1, static_cast<int64_t>(ids.size())})));
   tg::Tensor logits = head->forward(out.select(1, out.size(1) - 1));
   for (int i = 0; i < 200; ++i) {
     const std::vector<double> p = F::softmax(tg::mul(logits, 1.0 / 0.7), -1).to_vector<double>();  // temperature 0.7
     const int64_t next = std::discrete_distribution<int64_t>(p.begin(), p.end())(rng);
-    sample += alphabet[static_cast<size_t>(next)];
+    sample += data.alphabet[static_cast<size_t>(next)];
     auto [o, s] = lstm->forward(embedding->forward(tg::tensor(std::vector<int64_t>{next}, {1, 1})), state);
     state = s;
     logits = head->forward(o.select(1, 0));

@@ -11,4 +11,4 @@ for example in linear_regression curve_fitting mislabeled_point xor char_lstm_lm
   "build/examples/${example}"
 done
 echo "== examples/train.cpp: tapegrad-train (the default comparison; --help lists the options)"
-build/examples/tapegrad-train --csv build/tapegrad-train.csv
+build/examples/tapegrad-train --csv build/tapegrad-train.csv --chart build/tapegrad-train.png

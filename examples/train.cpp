@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "chart/chart.h"
 #include "data/idx.h"
 
 namespace nn = tg::nn;
@@ -46,6 +47,7 @@ struct Options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string csv;
   std::string save;
+  std::string chart;
   int64_t limit_batches = 0;  // 0: whole epochs
 };
 
@@ -69,6 +71,7 @@ const char* kUsage = R"(usage: tapegrad-train [options]
   --data DIR               a directory with the four MNIST-style IDX files, plain or .gz
                            (default /usr/share/datasets/fashion-mnist)
   --csv PATH               also write the summary table as CSV
+  --chart PATH.png         also draw the loss and accuracy curves and the time per epoch
   --save PATH.safetensors  save the trained weights (PATH-<model>-<device>.safetensors when
                            several models or devices are trained)
   --limit-batches N        stop each epoch after N batches and test on N batches (quick check)
@@ -141,6 +144,8 @@ Options parse_options(int argc, char** argv) {
       o.data_dir = value;
     } else if (flag == "--csv") {
       o.csv = value;
+    } else if (flag == "--chart") {
+      o.chart = value;
     } else if (flag == "--save") {
       o.save = value;
     } else if (flag == "--limit-batches") {
@@ -154,26 +159,14 @@ Options parse_options(int argc, char** argv) {
 
 // ---------------------------------------------------------------- devices
 
-// TODO(cuda): use the CUDA backend's device count once it has one; until then a device exists
-// when a tensor can be allocated on it (a build without CUDA throws for cuda:0).
-int cuda_device_count() {
-  int count = 0;
-  for (; count < 64; ++count) {
-    try {
-      tg::empty({1}, tg::Device(tg::kCUDA, count));
-    } catch (const tg::Error&) {
-      break;
-    }
-  }
-  return count;
-}
-
 std::vector<tg::Device> devices_to_run(const std::string& which) {
   std::vector<tg::Device> devices;
   if (which != "cuda") devices.emplace_back(tg::kCPU);
   if (which != "cpu") {
-    const int n = cuda_device_count();
-    if (n == 0) std::printf("no CUDA device found%s\n", which == "all" ? ": training on the CPU only" : "");
+    const int n = tg::cuda::device_count();
+    if (n == 0)
+      std::printf("no CUDA device found (%s)%s\n", tg::cuda::unavailable_reason().c_str(),
+                  which == "all" ? ": training on the CPU only" : "");
     for (int i = 0; i < n; ++i) devices.emplace_back(tg::kCUDA, i);
   }
   return devices;
@@ -425,6 +418,46 @@ void write_csv(const std::vector<Row>& rows, const std::string& path) {
   TG_CHECK(out.good(), Runtime, "tapegrad-train: error writing '", path, "'");
 }
 
+// Three panels: loss per epoch (test solid, train dashed), test accuracy per epoch, and seconds
+// per epoch; one colour per run, named in a legend underneath.
+void write_chart(const std::vector<RunResult>& runs, const std::string& path) {
+  namespace chart = tg::chart;
+  const int panel_width = 420, panel_height = 340, legend_height = 40;
+  chart::Canvas canvas(3 * panel_width, panel_height + legend_height);
+  std::vector<chart::Series> losses, accuracies;
+  std::vector<std::string> labels;
+  std::vector<double> seconds;
+  std::vector<chart::Color> colors;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunResult& r = runs[i];
+    const chart::Color color = chart::palette()[i % chart::palette().size()];
+    const std::string label = r.model + " " + r.device.str();
+    chart::Series test{label, {}, color}, train{label, {}, color, /*dashed=*/true}, accuracy{label, {}, color};
+    for (const EpochResult& e : r.epochs) {
+      test.y.push_back(e.test_loss);
+      train.y.push_back(e.train_loss);
+      accuracy.y.push_back(100 * e.test_accuracy);
+    }
+    losses.push_back(train);
+    losses.push_back(test);
+    accuracies.push_back(accuracy);
+    labels.push_back(label);
+    seconds.push_back(r.mean_epoch_seconds());
+    colors.push_back(color);
+  }
+  chart::line_panel(canvas, {0, 10, panel_width, panel_height - 10}, "loss (dashed: train)", losses);
+  chart::line_panel(canvas, {panel_width, 10, panel_width, panel_height - 10}, "test accuracy %", accuracies);
+  chart::bar_panel(canvas, {2 * panel_width, 10, panel_width, panel_height - 10}, "seconds per epoch", labels,
+                   seconds, colors);
+  int x = 20;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    canvas.fill({x, panel_height + 12, 24, 14}, colors[i]);
+    canvas.text(x + 32, panel_height + 12, labels[i], chart::kBlack, 2);
+    x += 32 + chart::Canvas::text_width(labels[i], 2) + 30;
+  }
+  chart::write_png(canvas, path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -460,6 +493,10 @@ int main(int argc, char** argv) {
     if (!o.csv.empty()) {
       write_csv(rows, o.csv);
       std::printf("wrote %s\n", o.csv.c_str());
+    }
+    if (!o.chart.empty()) {
+      write_chart(runs, o.chart);
+      std::printf("wrote %s\n", o.chart.c_str());
     }
   } catch (const tg::Error& e) {
     std::fprintf(stderr, "tapegrad-train: %s\n", e.what());
