@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 bash install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)"
-for example in linear_regression curve_fitting mislabeled_point xor char_lstm_lm tiny_transformer_lm; do
-  echo "== examples/${example}.cpp"
-  "build/examples/${example}"
+for example in linear_regression curve_fitting mislabeled_point xor "fashion_mnist mlp" char_lstm_lm tiny_transformer_lm; do
+  echo "== examples/${example%% *}.cpp"
+  build/examples/${example}
 done
 echo "== examples/train.cpp: tapegrad-train (the default comparison; --help lists the options)"
 build/examples/tapegrad-train --csv build/tapegrad-train.csv --chart build/tapegrad-train.png

@@ -22,6 +22,7 @@
 
 #include "chart/chart.h"
 #include "data/idx.h"
+#include "fashion_models.h"
 
 namespace nn = tg::nn;
 namespace F = tg::nn::F;
@@ -174,35 +175,6 @@ std::vector<tg::Device> devices_to_run(const std::string& which) {
 
 // ---------------------------------------------------------------- models
 
-std::shared_ptr<nn::Module> make_model(const std::string& name) {
-  auto model = std::make_shared<nn::Sequential>();
-  if (name == "mlp") {
-    model->push_back(std::make_shared<nn::Flatten>());
-    model->push_back(std::make_shared<nn::Linear>(784, 256));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::Linear>(256, 128));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::Linear>(128, 10));
-  } else {
-    // Two 3x3 convolutions (no bias: batch norm's shift replaces it), each followed by batch
-    // norm, ReLU and 2x2 max pooling: 28x28 -> 14x14 -> 7x7. Batch norm is what lets this small
-    // net pass 91% in a few epochs.
-    model->push_back(std::make_shared<nn::Conv2d>(1, 16, 3, 1, 1, 1, 1, /*bias=*/false));
-    model->push_back(std::make_shared<nn::BatchNorm2d>(16));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::MaxPool2d>(2));
-    model->push_back(std::make_shared<nn::Conv2d>(16, 32, 3, 1, 1, 1, 1, /*bias=*/false));
-    model->push_back(std::make_shared<nn::BatchNorm2d>(32));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::MaxPool2d>(2));
-    model->push_back(std::make_shared<nn::Flatten>());
-    model->push_back(std::make_shared<nn::Linear>(32 * 7 * 7, 128));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::Linear>(128, 10));
-  }
-  return model;
-}
-
 std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Options& o, const std::string& name,
                                                      nn::Module& model) {
   const double lr = o.lr.value_or(default_lr(name, o.optimizer));
@@ -313,7 +285,7 @@ RunResult train_on(const std::string& model_name, tg::Device device, const Optio
                    const tg::data::TensorDataset& train_set, const tg::data::TensorDataset& test_set) {
   // The same seed on every device: identical initial weights and batch order.
   tg::manual_seed(o.seed);
-  std::shared_ptr<nn::Module> model = make_model(model_name);
+  std::shared_ptr<nn::Module> model = make_fashion_model(model_name);
   model->to(device);
   std::unique_ptr<tg::optim::Optimizer> optimizer = make_optimizer(o, model_name, *model);
   tg::data::DataLoader train_loader(train_set.to(device),
