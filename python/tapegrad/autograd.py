@@ -45,6 +45,15 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
         return False
 
 
+def _anomaly_state():
+    return _C.is_anomaly_enabled(), _C.is_anomaly_check_nan_enabled()
+
+
+def _restore_anomaly(state):
+    enabled, check_nan = state
+    _C._set_detect_anomaly(enabled, check_nan or not enabled)
+
+
 class detect_anomaly:
     """Context manager and decorator: inside it, an op recorded on the tape whose forward, or a
     backward formula that, produces NaN (or Inf from finite values) raises a RuntimeError naming
@@ -55,12 +64,12 @@ class detect_anomaly:
         self.check_nan = bool(check_nan)
 
     def __enter__(self):
-        self._prev = (_C.is_anomaly_enabled(), _C.is_anomaly_check_nan_enabled())
+        self._prev = _anomaly_state()
         _C._set_detect_anomaly(True, self.check_nan)
         return None
 
     def __exit__(self, *exc):
-        _C._set_detect_anomaly(self._prev[0], self._prev[1] or not self._prev[0])
+        _restore_anomaly(self._prev)
         return False
 
     def __call__(self, fn):
@@ -75,12 +84,12 @@ class set_detect_anomaly:
     """Turns anomaly mode on or off now (as a function) or for a block (as a context manager)."""
 
     def __init__(self, mode, check_nan=True):
-        self._prev = (_C.is_anomaly_enabled(), _C.is_anomaly_check_nan_enabled())
+        self._prev = _anomaly_state()
         _C._set_detect_anomaly(bool(mode), bool(check_nan))
 
     def __enter__(self):
         return None
 
     def __exit__(self, *exc):
-        _C._set_detect_anomaly(self._prev[0], self._prev[1] or not self._prev[0])
+        _restore_anomaly(self._prev)
         return False
