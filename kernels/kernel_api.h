@@ -148,6 +148,38 @@ struct RnnCellArgs {
   const void* state = nullptr;  // LSTM: c [batch, hidden]; GRU: h [batch, hidden]
 };
 
+// ---- optimizer updates, in place, over `count` dense tensors of one dtype in a single call (on
+// CUDA, one launch per batch of tensors, not one per tensor per term). The arrays have `count`
+// entries and live in host memory; the pointers in them point to device memory. The element
+// formulas are kernels/optimizer_math.h, shared by every backend.
+struct AdamStepArgs {
+  DType dtype = DType::Float32;
+  int64_t count = 0;
+  void* const* params = nullptr;
+  const void* const* grads = nullptr;
+  void* const* exp_avgs = nullptr;
+  void* const* exp_avg_sqs = nullptr;
+  void* const* max_exp_avg_sqs = nullptr;  // read only with amsgrad
+  const int64_t* numels = nullptr;
+  const double* step_sizes = nullptr;          // lr / (1 - beta1^step), per tensor
+  const double* bias_correction2_sqrts = nullptr;  // sqrt(1 - beta2^step), per tensor
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  bool decoupled = false;  // AdamW: p *= 1 - lr * weight_decay instead of L2 in the gradient
+  bool maximize = false, amsgrad = false;
+};
+
+struct SgdStepArgs {
+  DType dtype = DType::Float32;
+  int64_t count = 0;
+  void* const* params = nullptr;
+  const void* const* grads = nullptr;
+  void* const* momentum_buffers = nullptr;  // read only when momentum != 0
+  const uint8_t* first_step = nullptr;      // per tensor: 1 when its buffer is to be initialized
+  const int64_t* numels = nullptr;
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false;
+};
+
 struct KernelTable {
   void* (*allocate)(size_t nbytes) = nullptr;  // nullptr when out of memory (never throws)
   void (*deallocate)(void* ptr) = nullptr;
@@ -227,6 +259,10 @@ struct KernelTable {
   // Writes the gradients w.r.t. input_gates, hidden_gates and h.
   void (*gru_cell_backward)(const RnnCellArgs& args, const void* grad_h, void* grad_input_gates,
                             void* grad_hidden_gates, void* grad_state) = nullptr;
+
+  // ---- optimizer steps (AdamStepArgs, SgdStepArgs above); nullptr: core composes them from ops.
+  void (*adam_step)(const AdamStepArgs& args) = nullptr;
+  void (*sgd_step)(const SgdStepArgs& args) = nullptr;
 };
 
 // Defined by each backend that was built; nullptr when absent.

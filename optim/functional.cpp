@@ -1,4 +1,4 @@
-// The update rules on the CPU path (and, until fused kernels exist, every device): a loop over the
+// The update rules: the fused kernels where they apply (see functional.h), else a loop over the
 // group's tensors of the no-autograd ops, in place, with one scratch tensor per parameter at most
 // (plus one when weight decay or maximize changes the gradient).
 #include "functional.h"
@@ -54,12 +54,111 @@ void check_lists(const char* op, size_t n, std::initializer_list<size_t> sizes) 
     TG_CHECK(s == n, Value, op, ": every list must have one entry per parameter (", s, " vs ", n, ")");
 }
 
+bool fused_enabled = true;
+
+// Whether every tensor (undefined ones are state still to be created) is dense, of the first
+// parameter's floating dtype, device and size: what the fused kernels take.
+bool fusable(const std::vector<Tensor>& params, std::initializer_list<const std::vector<Tensor>*> others) {
+  if (!fused_enabled || params.empty()) return false;
+  const Tensor& first = params[0];
+  if (!first.defined() || (first.dtype() != kFloat32 && first.dtype() != kFloat64)) return false;
+  auto fits = [&](const Tensor& t, const Tensor& p) {
+    return t.dtype() == first.dtype() && t.device() == first.device() && t.is_contiguous() &&
+           t.sizes() == p.sizes();
+  };
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].defined() || !fits(params[i], params[i])) return false;
+    for (const std::vector<Tensor>* list : others)
+      if ((*list)[i].defined() && !fits((*list)[i], params[i])) return false;
+  }
+  return true;
+}
+
+template <typename Ptr>
+std::vector<Ptr> pointers(const std::vector<Tensor>& tensors) {
+  std::vector<Ptr> out;
+  for (const Tensor& t : tensors) out.push_back(t.defined() ? static_cast<Ptr>(t.data_ptr()) : nullptr);
+  return out;
+}
+
+std::vector<int64_t> numels(const std::vector<Tensor>& tensors) {
+  std::vector<int64_t> out;
+  for (const Tensor& t : tensors) out.push_back(t.numel());
+  return out;
+}
+
+bool fused_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+               std::vector<Tensor>& momentum_buffers, const SGDOptions& o) {
+  if (!fusable(params, {&grads, &momentum_buffers})) return false;
+  for (const Tensor& g : grads)
+    if (!g.defined()) return false;
+  const kernels::KernelTable& table = native::kernels_for(kOp, params[0].device());
+  if (!table.sgd_step) return false;
+  std::vector<uint8_t> first(params.size(), 0);
+  if (o.momentum != 0.0)
+    for (size_t i = 0; i < params.size(); ++i)
+      if (!momentum_buffers[i].defined()) {
+        momentum_buffers[i] = empty_like(params[i]);
+        first[i] = 1;
+      }
+  const auto p = pointers<void*>(params), b = pointers<void*>(momentum_buffers);
+  const auto g = pointers<const void*>(grads);
+  const auto n = numels(params);
+  kernels::SgdStepArgs a;
+  a.dtype = params[0].dtype();
+  a.count = static_cast<int64_t>(params.size());
+  a.params = p.data(), a.grads = g.data(), a.momentum_buffers = b.data(), a.first_step = first.data();
+  a.numels = n.data();
+  a.lr = o.lr, a.momentum = o.momentum, a.dampening = o.dampening, a.weight_decay = o.weight_decay;
+  a.nesterov = o.nesterov, a.maximize = o.maximize;
+  table.sgd_step(a);
+  return true;
+}
+
+bool fused_adam(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                std::vector<Tensor>& exp_avgs, std::vector<Tensor>& exp_avg_sqs,
+                std::vector<Tensor>& max_exp_avg_sqs, std::vector<double>& steps, const AdamOptions& o,
+                bool decoupled) {
+  if (!fusable(params, {&grads, &exp_avgs, &exp_avg_sqs, &max_exp_avg_sqs})) return false;
+  for (const Tensor& g : grads)
+    if (!g.defined()) return false;
+  const kernels::KernelTable& table = native::kernels_for(kOp, params[0].device());
+  if (!table.adam_step) return false;
+  std::vector<double> step_sizes, bias_correction2_sqrts;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!exp_avgs[i].defined()) exp_avgs[i] = zeros_like(params[i]);
+    if (!exp_avg_sqs[i].defined()) exp_avg_sqs[i] = zeros_like(params[i]);
+    if (o.amsgrad && !max_exp_avg_sqs[i].defined()) max_exp_avg_sqs[i] = zeros_like(params[i]);
+    const double step = (steps[i] += 1.0);
+    step_sizes.push_back(o.lr / (1.0 - std::pow(o.beta1, step)));
+    bias_correction2_sqrts.push_back(std::sqrt(1.0 - std::pow(o.beta2, step)));
+  }
+  const auto p = pointers<void*>(params), m = pointers<void*>(exp_avgs), v = pointers<void*>(exp_avg_sqs);
+  const auto max_v = pointers<void*>(max_exp_avg_sqs);
+  const auto g = pointers<const void*>(grads);
+  const auto n = numels(params);
+  kernels::AdamStepArgs a;
+  a.dtype = params[0].dtype();
+  a.count = static_cast<int64_t>(params.size());
+  a.params = p.data(), a.grads = g.data(), a.exp_avgs = m.data(), a.exp_avg_sqs = v.data();
+  a.max_exp_avg_sqs = max_v.data(), a.numels = n.data();
+  a.step_sizes = step_sizes.data(), a.bias_correction2_sqrts = bias_correction2_sqrts.data();
+  a.lr = o.lr, a.beta1 = o.beta1, a.beta2 = o.beta2, a.eps = o.eps, a.weight_decay = o.weight_decay;
+  a.decoupled = decoupled, a.maximize = o.maximize, a.amsgrad = o.amsgrad;
+  table.adam_step(a);
+  return true;
+}
+
 }  // namespace
+
+void set_fused_steps_enabled(bool enabled) { fused_enabled = enabled; }
+bool fused_steps_enabled() { return fused_enabled; }
 
 void sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
          std::vector<Tensor>& momentum_buffers, const SGDOptions& o) {
   check_lists("sgd", params.size(), {grads.size(), momentum_buffers.size()});
   NoGradGuard no_grad;
+  if (fused_sgd(params, grads, momentum_buffers, o)) return;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor d_p = effective_grad(grads[i], p, o.weight_decay, o.maximize);
@@ -94,6 +193,7 @@ void adam(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
   check_lists("adam", params.size(),
               {grads.size(), exp_avgs.size(), exp_avg_sqs.size(), max_exp_avg_sqs.size(), steps.size()});
   NoGradGuard no_grad;
+  if (fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, o, decoupled)) return;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     if (!exp_avgs[i].defined()) exp_avgs[i] = zeros_like(p);

@@ -2,9 +2,10 @@
 // call (PyTorch's torch.optim._functional). The optimizers gather a group's parameters that have
 // gradients and their state into these lists, call the function, and store the state back.
 //
-// This is the seam for the fused multi-tensor updates: a CUDA implementation replaces the loop
-// over tensors inside each function with one kernel launch over all of them (the lists already
-// hold everything it needs); the CPU loop stays as the reference.
+// sgd and adam run fused when the device has the kernels (KernelTable::sgd_step / adam_step: one
+// pass per tensor on the CPU, multi-tensor launches on CUDA) and every tensor is dense, of one
+// floating dtype and on one device; otherwise, or with set_fused_steps_enabled(false), they run
+// the composed loop of in-place ops below, which stays as the reference.
 //
 // All run without recording onto the tape and write params and state in place. State tensors
 // passed undefined are created (e.g. SGD's momentum buffer on the first step).
@@ -18,6 +19,10 @@
 #include "sgd.h"
 
 namespace tg::optim::functional {
+
+// On by default; off forces the composed steps (for tests and benchmarks).
+void set_fused_steps_enabled(bool enabled);
+bool fused_steps_enabled();
 
 void sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
          std::vector<Tensor>& momentum_buffers, const SGDOptions& options);

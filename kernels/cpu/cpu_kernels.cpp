@@ -64,6 +64,8 @@ const KernelTable* cpu_kernels() {
       .lstm_cell_backward = cpu::lstm_cell_backward,
       .gru_cell = cpu::gru_cell,
       .gru_cell_backward = cpu::gru_cell_backward,
+      .adam_step = cpu::adam_step,
+      .sgd_step = cpu::sgd_step,
   };
   return &table;
 }

@@ -41,4 +41,8 @@ void gru_cell(const RnnCellArgs& args, void* h_out);
 void gru_cell_backward(const RnnCellArgs& args, const void* grad_h, void* grad_input_gates,
                        void* grad_hidden_gates, void* grad_state);
 
+// ---- optimizer steps (optim.cpp)
+void adam_step(const AdamStepArgs& args);
+void sgd_step(const SgdStepArgs& args);
+
 }  // namespace tg::kernels::cpu

@@ -331,6 +331,8 @@ const KernelTable* cuda_kernels() {
       .lstm_cell_backward = cuda::lstm_cell_backward,
       .gru_cell = cuda::gru_cell,
       .gru_cell_backward = cuda::gru_cell_backward,
+      .adam_step = cuda::adam_step,
+      .sgd_step = cuda::sgd_step,
   };
   return &table;
 }

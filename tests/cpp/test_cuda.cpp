@@ -620,6 +620,58 @@ TEST(Cuda, TrainingLoopMatchesCpuWithoutSteadyStateMallocs) {
     EXPECT_NEAR(losses[1][i], losses[0][i], 1e-4 * std::max(1.0, std::abs(losses[0][i]))) << "step " << i;
 }
 
+// The multi-tensor optimizer kernels against the CPU: 30 tensors (more than one launch holds),
+// sizes around the 16384-element chunk, an empty one; each option that changes the formula.
+TEST(Cuda, FusedOptimizerStepsMatchCpu) {
+  REQUIRE_CUDA();
+  namespace functional = tg::optim::functional;
+  tg::manual_seed(21);
+  std::vector<tg::Shape> shapes;
+  for (int i = 0; i < 30; ++i) shapes.push_back({i == 7 ? 0 : (i % 3 == 0 ? 16385 : 1 + 37 * i)});
+  std::vector<Tensor> initial, grads;
+  for (const auto& s : shapes) initial.push_back(tg::randn(s));
+  for (int step = 0; step < 3; ++step)
+    for (const auto& s : shapes) grads.push_back(tg::randn(s));
+  using Step = std::function<void(std::vector<Tensor>&, std::vector<Tensor>&, std::vector<Tensor>&,
+                                  std::vector<Tensor>&, std::vector<Tensor>&, std::vector<double>&)>;
+  const std::vector<std::pair<std::string, Step>> cases = {
+      {"sgd nesterov wd", [](auto& p, auto& g, auto& a, auto&, auto&, auto&) {
+         functional::sgd(p, g, a, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+       }},
+      {"sgd dampening maximize", [](auto& p, auto& g, auto& a, auto&, auto&, auto&) {
+         functional::sgd(p, g, a, {.lr = 0.1, .momentum = 0.5, .dampening = 0.2, .maximize = true});
+       }},
+      {"adam wd", [](auto& p, auto& g, auto& m, auto& v, auto& x, auto& st) {
+         functional::adam(p, g, m, v, x, st, {.lr = 1e-2, .weight_decay = 0.1});
+       }},
+      {"adamw amsgrad", [](auto& p, auto& g, auto& m, auto& v, auto& x, auto& st) {
+         functional::adam(p, g, m, v, x, st, {.lr = 1e-2, .weight_decay = 0.1, .amsgrad = true}, true);
+       }},
+  };
+  for (const auto& [name, step] : cases) {
+    SCOPED_TRACE(name);
+    std::vector<Tensor> result[2];
+    for (int dev = 0; dev < 2; ++dev) {
+      const Device device = dev == 0 ? kHost : kGpu;
+      std::vector<Tensor> params, a(shapes.size()), b(shapes.size()), c(shapes.size());
+      for (const Tensor& t : initial) params.push_back(t.to(device));
+      std::vector<double> steps(shapes.size(), 0.0);
+      for (int k = 0; k < 3; ++k) {
+        std::vector<Tensor> g;
+        for (size_t i = 0; i < shapes.size(); ++i) g.push_back(grads[k * shapes.size() + i].to(device));
+        step(params, g, a, b, c, steps);
+      }
+      result[dev] = params;
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const std::vector<float> cpu = result[0][i].to_vector<float>(), gpu = result[1][i].cpu().to_vector<float>();
+      ASSERT_EQ(cpu.size(), gpu.size());
+      for (size_t j = 0; j < cpu.size(); ++j)
+        ASSERT_NEAR(gpu[j], cpu[j], 1e-5f * (1 + std::abs(cpu[j]))) << "tensor " << i << " element " << j;
+    }
+  }
+}
+
 TEST(Cuda, AllocatorStatisticsAndEmptyCache) {
   REQUIRE_CUDA();
   tg::cuda::synchronize();
