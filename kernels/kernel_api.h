@@ -191,78 +191,10 @@ struct KernelTable {
   // serve (for error messages); throws when the device does not exist. Null on the CPU.
   void (*activate)(int index, const char* op) = nullptr;
 
-  void (*fill)(const View& out, double value) = nullptr;
-  // Elementwise copy with dtype conversion; out and in have the same sizes.
-  void (*copy)(const View& out, const View& in) = nullptr;
-  void (*unary)(UnaryOp op, const View& out, const View& in, double p0, double p1) = nullptr;
-  void (*binary)(BinaryOp op, const View& out, const View& a, const View& b) = nullptr;
-  void (*activation_grad)(ActivationGrad op, const View& grad_in, const View& grad_out,
-                          const View& x, const View& y, double p0, double p1) = nullptr;
-  // out = cond ? a : b; cond is Bool, a/b/out share a dtype.
-  void (*where)(const View& out, const View& cond, const View& a, const View& b) = nullptr;
-  // Reduces the last `reduce_ndim` dims of `in`; `out` has in.ndim - reduce_ndim dims matching
-  // in's leading sizes. Sum/Prod/Max/Min write in's dtype, ArgMax/ArgMin write Int64 (index into
-  // the flattened reduced dims), Any/All write Bool. Max/Min/Arg* propagate NaN.
-  void (*reduce)(ReduceOp op, const View& out, const View& in, int reduce_ndim) = nullptr;
-  void (*gemm)(const GemmArgs& args) = nullptr;
-  // Softmax or log-softmax over the last dim of `in` (any strides), written to `out`.
-  void (*softmax)(bool log, const View& out, const View& in) = nullptr;
-  // grad_in = softmax: y * (g - sum(g * y)); log: g - exp(y) * sum(g). Over the last dim.
-  void (*softmax_backward)(bool log, const View& grad_in, const View& grad_out,
-                           const View& out) = nullptr;
-  // Softmax over the last dim of `in` restricted to the entries where `mask` (Bool, in's sizes,
-  // stride 0 on broadcast dims) is true; the others get 0. Equal to softmax(in with the masked
-  // entries set to -inf): a row with no true entry is NaN. Its backward is softmax_backward.
-  // Optional: core falls back to where + softmax when a backend leaves it null.
-  void (*masked_softmax)(const View& out, const View& in, const View& mask) = nullptr;
-  // out = in.index_select(dim, index); index is 1-D Int64; out's sizes are in's with dim -> len.
-  IndexCheck (*index_select)(const View& out, const View& in, const View& index, int dim) = nullptr;
-  // out[.., index[i], ..] += src[.., i, ..] along dim (the backward of index_select).
-  IndexCheck (*index_add)(const View& out, const View& index, const View& src, int dim) = nullptr;
-  // out[i][j] = in[i][index[i][j]] (dim 1 shown); index and out share sizes.
-  IndexCheck (*gather)(const View& out, const View& in, const View& index, int dim) = nullptr;
-  // out[i][index[i][j]] += src[i][j] (dim 1 shown); index and src share sizes.
-  IndexCheck (*scatter_add)(const View& out, const View& index, const View& src, int dim) = nullptr;
-  // Counter-based (Philox4x32-10) random numbers: element i of the flattened out depends only
-  // on (seed, offset, i), so every device produces the same stream.
-  void (*random)(RandomKind kind, const View& out, uint64_t seed, uint64_t offset, double a,
-                 double b) = nullptr;
-
-  // ---- convolution and pooling (Im2colArgs, Pool2dArgs above)
-  // columns = the windows of the images (padding reads as 0).
-  void (*im2col)(const Im2colArgs& args) = nullptr;
-  // images += the columns summed back into their windows (the adjoint of im2col; padding
-  // positions are dropped). Accumulates: the caller zeroes the images first if needed.
-  void (*col2im)(const Im2colArgs& args) = nullptr;
-  // out = the max of each window, indices (int64) = its position y * in_w + x in the input plane
-  // (the first maximum; NaN counts as the maximum).
-  void (*max_pool2d)(const Pool2dArgs& args, const void* in, void* out, int64_t* indices) = nullptr;
-  // grad_in (overwritten) = zeros plus grad_out scattered (summed) to the saved indices.
-  void (*max_pool2d_backward)(const Pool2dArgs& args, const void* grad_out, const int64_t* indices,
-                              void* grad_in) = nullptr;
-  void (*avg_pool2d)(const Pool2dArgs& args, const void* in, void* out) = nullptr;
-  // grad_in (overwritten) = each window's grad_out / divisor summed back over the window.
-  void (*avg_pool2d_backward)(const Pool2dArgs& args, const void* grad_out, void* grad_in) = nullptr;
-  void (*adaptive_avg_pool2d)(const Pool2dArgs& args, const void* in, void* out) = nullptr;
-  void (*adaptive_avg_pool2d_backward)(const Pool2dArgs& args, const void* grad_out,
-                                       void* grad_in) = nullptr;
-
-  // ---- recurrent cells (RnnCellArgs above); nullptr: core composes the step from other ops.
-  // LSTM: c_out = f * c + i * g, h_out = o * tanh(c_out).
-  void (*lstm_cell)(const RnnCellArgs& args, void* h_out, void* c_out) = nullptr;
-  // grad_h / grad_c: gradients w.r.t. h_out / c_out. Writes grad_gates (the gradient w.r.t. both
-  // gate addends) and grad_state (w.r.t. c).
-  void (*lstm_cell_backward)(const RnnCellArgs& args, const void* grad_h, const void* grad_c,
-                             void* grad_gates, void* grad_state) = nullptr;
-  // GRU: n = tanh(in + r * hn), h_out = (1 - z) * n + z * h.
-  void (*gru_cell)(const RnnCellArgs& args, void* h_out) = nullptr;
-  // Writes the gradients w.r.t. input_gates, hidden_gates and h.
-  void (*gru_cell_backward)(const RnnCellArgs& args, const void* grad_h, void* grad_input_gates,
-                            void* grad_hidden_gates, void* grad_state) = nullptr;
-
-  // ---- optimizer steps (AdamStepArgs, SgdStepArgs above); nullptr: core composes them from ops.
-  void (*adam_step)(const AdamStepArgs& args) = nullptr;
-  void (*sgd_step)(const SgdStepArgs& args) = nullptr;
+  // The ops, each nullptr where a backend lacks it (kernel_entries.h says which are optional).
+#define TG_KERNEL(ret, name, params) ret(*name) params = nullptr;
+#include "kernel_entries.h"
+#undef TG_KERNEL
 };
 
 // Defined by each backend that was built; nullptr when absent.

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/kernel_api.h"
+#include "kernel_api.h"
 
 #if defined(__CUDACC__)
 #define TG_HOST_DEVICE __host__ __device__
