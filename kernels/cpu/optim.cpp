@@ -11,13 +11,6 @@
 namespace tg::kernels::cpu {
 namespace {
 
-template <typename F>
-void with_float_type(const char* what, DType t, F&& f) {
-  if (t == DType::Float32) f(Tag<float>{});
-  else if (t == DType::Float64) f(Tag<double>{});
-  else unsupported(what, t);
-}
-
 // Flags as template arguments and restrict pointers: the loops vectorize (and get AVX2 clones).
 template <bool kAmsgrad, typename T>
 TG_SIMD_CLONES void adam_range(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
@@ -42,7 +35,7 @@ TG_SIMD_CLONES void sgd_range(T* __restrict__ p, const T* __restrict__ g, T* __r
 }  // namespace
 
 void adam_step(const AdamStepArgs& a) {
-  with_float_type("adam_step", a.dtype, [&](auto tag) {
+  dispatch_floating("adam_step", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const optimizer_math::AdamConstants<T> c(a);
     for (int64_t t = 0; t < a.count; ++t) {
@@ -61,7 +54,7 @@ void adam_step(const AdamStepArgs& a) {
 }
 
 void sgd_step(const SgdStepArgs& a) {
-  with_float_type("sgd_step", a.dtype, [&](auto tag) {
+  dispatch_floating("sgd_step", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const optimizer_math::SgdConstants<T> c(a);
     for (int64_t t = 0; t < a.count; ++t) {

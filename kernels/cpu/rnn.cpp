@@ -14,13 +14,6 @@
 namespace tg::kernels::cpu {
 namespace {
 
-template <typename F>
-void with_float_type(const char* what, DType t, F&& f) {
-  if (t == DType::Float32) f(Tag<float>{});
-  else if (t == DType::Float64) f(Tag<double>{});
-  else unsupported(what, t);
-}
-
 // A row of a dense [batch, width] array.
 template <typename T>
 const T* row_of(const void* p, int64_t b, int64_t width) {
@@ -36,7 +29,7 @@ T* row_of(void* p, int64_t b, int64_t width) {
 template <typename F>
 void for_each_cell_row(const char* what, const RnnCellArgs& a, int64_t gates, int64_t cost,
                        F&& body) {
-  with_float_type(what, a.dtype, [&](auto tag) {
+  dispatch_floating(what, a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t H = a.hidden;
     const MathConsts mc = math_consts();

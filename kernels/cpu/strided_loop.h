@@ -14,11 +14,10 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/dtype_dispatch.h"
 #include "kernels/kernel_api.h"
 
 namespace tg::kernels::cpu {
-
-using Bool = uint8_t;  // storage of DType::Bool: one byte, read as != 0
 
 // Below this many elements a loop runs on the calling thread only.
 constexpr int64_t kParallelGrain = 32768;
@@ -30,35 +29,17 @@ constexpr int64_t kParallelGrain = 32768;
 }
 
 template <typename T>
-struct Tag {
-  using type = T;
-};
-
-template <typename T>
 constexpr bool is_float_v = std::is_floating_point_v<T>;
 
-// Calls f(Tag<T>{}) with T the storage type of the dtype.
+// Calls f(Tag<T>{}) for the floating dtypes; throws for the others.
 template <typename F>
-decltype(auto) dispatch_all(DType t, F&& f) {
+decltype(auto) dispatch_floating(const char* what, DType t, F&& f) {
   switch (t) {
     case DType::Float32: return f(Tag<float>{});
     case DType::Float64: return f(Tag<double>{});
-    case DType::Int64: return f(Tag<int64_t>{});
-    case DType::Bool: return f(Tag<Bool>{});
+    default: break;
   }
-  return f(Tag<float>{});
-}
-
-// Value conversion between storage types; to Bool means != 0.
-template <typename To, typename From>
-inline To convert(From v) {
-  if constexpr (std::is_same_v<To, Bool>) {
-    return v != From(0) ? Bool(1) : Bool(0);
-  } else if constexpr (std::is_same_v<From, Bool>) {
-    return v != 0 ? To(1) : To(0);
-  } else {
-    return static_cast<To>(v);
-  }
+  unsupported(what, t);
 }
 
 inline int max_threads() { return omp_get_max_threads(); }

@@ -8,11 +8,10 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "kernels/dtype_dispatch.h"
 #include "kernels/kernel_api.h"
 
 namespace tg::kernels::cuda {
-
-using Bool = uint8_t;  // storage of DType::Bool: one byte, read as != 0
 
 // ---- the current device (set by KernelTable::activate before every op)
 int current_device();
@@ -63,22 +62,6 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
 }
 
 // ---- dtypes
-template <typename T>
-struct Tag {
-  using type = T;
-};
-
-template <typename F>
-decltype(auto) dispatch_all(DType t, F&& f) {
-  switch (t) {
-    case DType::Float32: return f(Tag<float>{});
-    case DType::Float64: return f(Tag<double>{});
-    case DType::Int64: return f(Tag<int64_t>{});
-    case DType::Bool: return f(Tag<Bool>{});
-  }
-  return f(Tag<float>{});
-}
-
 [[noreturn]] void unsupported(const char* what, DType t);
 
 template <typename F>
@@ -89,17 +72,6 @@ decltype(auto) dispatch_floating(const char* what, DType t, F&& f) {
     default: break;
   }
   unsupported(what, t);
-}
-
-template <typename To, typename From>
-__host__ __device__ inline To convert(From v) {
-  if constexpr (std::is_same_v<To, Bool>) {
-    return v != From(0) ? Bool(1) : Bool(0);
-  } else if constexpr (std::is_same_v<From, Bool>) {
-    return v != 0 ? To(1) : To(0);
-  } else {
-    return static_cast<To>(v);
-  }
 }
 
 // ---- strided elementwise iteration
