@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -18,13 +17,8 @@ namespace nn = tg::nn;
 namespace F = tg::nn::F;
 
 int main(int argc, char** argv) {
-  std::string path = "/usr/share/common-licenses/Apache-2.0";
-  int steps = 600;
+  const auto [path, steps] = tg::data::parse_char_text_options(argc, argv, /*default_steps=*/600);
   const int64_t context = 64, batch = 32, d_model = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--text")) path = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-  }
   tg::data::CharText data;
   try {
     data = tg::data::load_char_text(path, context);

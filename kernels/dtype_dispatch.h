@@ -5,13 +5,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "host_device.h"
 #include "kernel_api.h"
-
-#if defined(__CUDACC__)
-#define TG_HOST_DEVICE __host__ __device__
-#else
-#define TG_HOST_DEVICE
-#endif
 
 namespace tg::kernels {
 

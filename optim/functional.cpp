@@ -56,22 +56,24 @@ void check_lists(const char* op, size_t n, std::initializer_list<size_t> sizes) 
 
 bool fused_enabled = true;
 
-// Whether every tensor (undefined ones are state still to be created) is dense, of the first
-// parameter's floating dtype, device and size: what the fused kernels take.
-bool fusable(const std::vector<Tensor>& params, std::initializer_list<const std::vector<Tensor>*> others) {
-  if (!fused_enabled || params.empty()) return false;
+// The kernels of the parameters' device when the fused steps may run: on, and every tensor
+// dense, of the first parameter's floating dtype, device and size (undefined state tensors are
+// still to be created; every gradient must be there). Else nullptr.
+const kernels::KernelTable* fused_kernels(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                                          std::initializer_list<const std::vector<Tensor>*> states) {
+  if (!fused_enabled || params.empty()) return nullptr;
   const Tensor& first = params[0];
-  if (!first.defined() || (first.dtype() != kFloat32 && first.dtype() != kFloat64)) return false;
+  if (!first.defined() || (first.dtype() != kFloat32 && first.dtype() != kFloat64)) return nullptr;
   auto fits = [&](const Tensor& t, const Tensor& p) {
-    return t.dtype() == first.dtype() && t.device() == first.device() && t.is_contiguous() &&
+    return t.defined() && t.dtype() == first.dtype() && t.device() == first.device() && t.is_contiguous() &&
            t.sizes() == p.sizes();
   };
   for (size_t i = 0; i < params.size(); ++i) {
-    if (!params[i].defined() || !fits(params[i], params[i])) return false;
-    for (const std::vector<Tensor>* list : others)
-      if ((*list)[i].defined() && !fits((*list)[i], params[i])) return false;
+    if (!fits(params[i], params[i]) || !fits(grads[i], params[i])) return nullptr;
+    for (const std::vector<Tensor>* list : states)
+      if ((*list)[i].defined() && !fits((*list)[i], params[i])) return nullptr;
   }
-  return true;
+  return &native::kernels_for(kOp, first.device());
 }
 
 template <typename Ptr>
@@ -89,11 +91,8 @@ std::vector<int64_t> numels(const std::vector<Tensor>& tensors) {
 
 bool fused_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                std::vector<Tensor>& momentum_buffers, const SGDOptions& o) {
-  if (!fusable(params, {&grads, &momentum_buffers})) return false;
-  for (const Tensor& g : grads)
-    if (!g.defined()) return false;
-  const kernels::KernelTable& table = native::kernels_for(kOp, params[0].device());
-  if (!table.sgd_step) return false;
+  const kernels::KernelTable* table = fused_kernels(params, grads, {&momentum_buffers});
+  if (!table || !table->sgd_step) return false;
   std::vector<uint8_t> first(params.size(), 0);
   if (o.momentum != 0.0)
     for (size_t i = 0; i < params.size(); ++i)
@@ -111,7 +110,7 @@ bool fused_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
   a.numels = n.data();
   a.lr = o.lr, a.momentum = o.momentum, a.dampening = o.dampening, a.weight_decay = o.weight_decay;
   a.nesterov = o.nesterov, a.maximize = o.maximize;
-  table.sgd_step(a);
+  table->sgd_step(a);
   return true;
 }
 
@@ -119,11 +118,8 @@ bool fused_adam(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
                 std::vector<Tensor>& exp_avgs, std::vector<Tensor>& exp_avg_sqs,
                 std::vector<Tensor>& max_exp_avg_sqs, std::vector<double>& steps, const AdamOptions& o,
                 bool decoupled) {
-  if (!fusable(params, {&grads, &exp_avgs, &exp_avg_sqs, &max_exp_avg_sqs})) return false;
-  for (const Tensor& g : grads)
-    if (!g.defined()) return false;
-  const kernels::KernelTable& table = native::kernels_for(kOp, params[0].device());
-  if (!table.adam_step) return false;
+  const kernels::KernelTable* table = fused_kernels(params, grads, {&exp_avgs, &exp_avg_sqs, &max_exp_avg_sqs});
+  if (!table || !table->adam_step) return false;
   std::vector<double> step_sizes, bias_correction2_sqrts;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!exp_avgs[i].defined()) exp_avgs[i] = zeros_like(params[i]);
@@ -145,7 +141,7 @@ bool fused_adam(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
   a.step_sizes = step_sizes.data(), a.bias_correction2_sqrts = bias_correction2_sqrts.data();
   a.lr = o.lr, a.beta1 = o.beta1, a.beta2 = o.beta2, a.eps = o.eps, a.weight_decay = o.weight_decay;
   a.decoupled = decoupled, a.maximize = o.maximize, a.amsgrad = o.amsgrad;
-  table.adam_step(a);
+  table->adam_step(a);
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <tapegrad/tapegrad.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -44,6 +45,20 @@ struct CharText {
     return {tensor(inputs, {batch, context}), tensor(targets, {batch, context})};
   }
 };
+
+// The language-model examples' command line: --text PATH, --steps N.
+struct CharTextOptions {
+  std::string path = "/usr/share/common-licenses/Apache-2.0";
+  int steps;
+};
+inline CharTextOptions parse_char_text_options(int argc, char** argv, int default_steps) {
+  CharTextOptions o{.steps = default_steps};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--text") o.path = argv[i + 1];
+    else if (std::string(argv[i]) == "--steps") o.steps = std::atoi(argv[i + 1]);
+  }
+  return o;
+}
 
 // Throws std::runtime_error naming the file when it cannot be read or is too short to train on.
 inline CharText load_char_text(const std::string& path, int64_t context) {
