@@ -571,16 +571,11 @@ Tensor reduce(const char* op_name, ReduceOp op, const Tensor& x, const Shape& di
                             op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
   TG_CHECK(!needs_values || reduced_numel > 0, Index, op_name,
            ": cannot reduce over an empty dimension (shape ", x.sizes(), ", dims ", Shape(rdims.begin(), rdims.end()), ")");
-  DType out_dt = x.dtype();
+  // Any/All read Bool and integer Sum/Prod accumulate in Int64; the kernels write reduce_out_dtype.
   Tensor in = x;
-  if (op == ReduceOp::ArgMax || op == ReduceOp::ArgMin) out_dt = DType::Int64;
-  else if (op == ReduceOp::Any || op == ReduceOp::All) {
-    out_dt = DType::Bool;
-    in = to_dtype(x, DType::Bool);
-  } else if ((op == ReduceOp::Sum || op == ReduceOp::Prod) && !is_floating(x.dtype())) {
-    out_dt = DType::Int64;
-    in = to_dtype(x, DType::Int64);
-  }
+  if (op == ReduceOp::Any || op == ReduceOp::All) in = to_dtype(x, DType::Bool);
+  else if ((op == ReduceOp::Sum || op == ReduceOp::Prod) && !is_floating(x.dtype())) in = to_dtype(x, DType::Int64);
+  const DType out_dt = kernels::reduce_out_dtype(op, in.dtype());
   Tensor out = empty(out_shape, out_dt, x.device());
   if (out.numel() > 0) {
     Tensor permuted = permute(in, order);

@@ -66,6 +66,17 @@ enum class ActivationGrad : uint8_t {
 
 enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, ArgMax, ArgMin, Any, All };
 
+// The dtype a reduction writes for input dtype `in`: indices for Arg*, Bool for Any/All, else in's.
+constexpr DType reduce_out_dtype(ReduceOp op, DType in) {
+  switch (op) {
+    case ReduceOp::ArgMax:
+    case ReduceOp::ArgMin: return DType::Int64;
+    case ReduceOp::Any:
+    case ReduceOp::All: return DType::Bool;
+    default: return in;
+  }
+}
+
 enum class RandomKind : uint8_t {
   Uniform,  // [a, b)
   Normal,   // mean a, std b

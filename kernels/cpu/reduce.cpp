@@ -468,22 +468,13 @@ void reduce_typed(ReduceOp op, const Layout& L) {
   }
 }
 
-DType expected_out_dtype(ReduceOp op, DType in) {
-  switch (op) {
-    case ReduceOp::ArgMax:
-    case ReduceOp::ArgMin: return DType::Int64;
-    case ReduceOp::Any:
-    case ReduceOp::All: return DType::Bool;
-    default: return in;
-  }
-}
 
 }  // namespace
 
 void reduce(ReduceOp op, const View& out, const View& in, int reduce_ndim) {
   if (reduce_ndim < 0 || reduce_ndim > in.ndim)
     throw std::invalid_argument("tapegrad cpu kernel: reduce_ndim out of range");
-  if (out.dtype != expected_out_dtype(op, in.dtype)) unsupported("reduce output", out.dtype);
+  if (out.dtype != reduce_out_dtype(op, in.dtype)) unsupported("reduce output", out.dtype);
   const int kept_nd = in.ndim - reduce_ndim;
   Layout L;
   {

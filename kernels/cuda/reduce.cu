@@ -479,22 +479,13 @@ void run_reduce(const Strided<2>& kept, const Strided<1>& red, i64 nout, i64 nre
   }
 }
 
-DType expected_out_dtype(ReduceOp op, DType in) {
-  switch (op) {
-    case ReduceOp::ArgMax:
-    case ReduceOp::ArgMin: return DType::Int64;
-    case ReduceOp::Any:
-    case ReduceOp::All: return DType::Bool;
-    default: return in;
-  }
-}
 
 }  // namespace
 
 void reduce(ReduceOp op, const View& out, const View& in, int reduce_ndim) {
   TG_CHECK(reduce_ndim >= 0 && reduce_ndim <= in.ndim, Value, current_op(), ": reduce over ",
            reduce_ndim, " trailing dims of a ", in.ndim, "-dim view");
-  if (out.dtype != expected_out_dtype(op, in.dtype)) unsupported("reduce output", out.dtype);
+  if (out.dtype != reduce_out_dtype(op, in.dtype)) unsupported("reduce output", out.dtype);
   const int kept_nd = in.ndim - reduce_ndim;
 
   // Kept dims: in and out over in's leading sizes.

@@ -889,7 +889,7 @@ ReduceRef ref_reduce(ReduceOp op, const View& in, const Sizes& kept, int r) {
   return {0, 0};
 }
 
-DType reduce_out_dtype(ReduceOp op, DType in) {
+DType expected_reduce_dtype(ReduceOp op, DType in) {
   if (op == ReduceOp::ArgMax || op == ReduceOp::ArgMin) return DType::Int64;
   if (op == ReduceOp::Any || op == ReduceOp::All) return DType::Bool;
   return in;
@@ -904,7 +904,7 @@ const char* reduce_name(ReduceOp op) {
 void check_reduce(ReduceOp op, const View& in, int r, const std::string& what) {
   const int kept_nd = in.ndim - r;
   Sizes kept_sizes(in.sizes, in.sizes + kept_nd);
-  Tensor out = make(reduce_out_dtype(op, in.dtype), kept_sizes);
+  Tensor out = make(expected_reduce_dtype(op, in.dtype), kept_sizes);
   K().reduce(op, out.v, in, r);
   const bool is_float = in.dtype == DType::Float32 || in.dtype == DType::Float64;
   for_each_index(kept_sizes, [&](const Sizes& k) {
