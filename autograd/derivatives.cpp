@@ -530,8 +530,12 @@ Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
                               native::binary("var", BinaryOp::Mul, centered, centered), dims, keepdim);
   native::unary_("var", UnaryOp::MulScalar, out, 1.0 / denom);
   if (needs_grad({&x}))
-    record("var", {x}, {out}, [sc = save(centered), shape = x.sizes(), rd, keepdim, denom](Grads& g) {
-      g.in[0] = mul(expand_reduced(g.g(), shape, rd, keepdim), mul(sc.get(), 2.0 / denom));
+    // x - mean(x) recomputed from x with differentiable ops (as PyTorch's var_backward): saved as
+    // a plain tensor it would lose its dependence on x, and gradients of gradients with it.
+    record("var", {x}, {out}, [sx = save(x), rd, keepdim, denom](Grads& g) {
+      const Tensor& xv = sx.get();
+      Tensor centered_x = sub(xv, mean(xv, Shape(rd.begin(), rd.end()), true));
+      g.in[0] = mul(expand_reduced(g.g(), xv.sizes(), rd, keepdim), mul(centered_x, 2.0 / denom));
     });
   return out;
 }

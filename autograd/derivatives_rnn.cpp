@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "../core/native.h"
+#include "../core/native_norm.h"
 #include "../core/native_rnn.h"
 #include "functions.h"
 #include "functions_rnn.h"
@@ -141,6 +142,52 @@ Tensor gru_cell_update(const Tensor& input_gates, const Tensor& hidden_gates, co
              g.in[2] = d_h;
            });
   return h_out;
+}
+
+namespace {
+
+std::atomic<bool> fused_layer_norm{true};
+
+Tensor normalize_composed(const Tensor& x, double eps) {
+  const Shape last{x.dim() - 1};
+  return mul(sub(x, mean(x, last, true)), rsqrt(add(var(x, last, 0, true), eps)));
+}
+
+}  // namespace
+
+void set_fused_layer_norm_enabled(bool enabled) { fused_layer_norm = enabled; }
+bool fused_layer_norm_enabled() { return fused_layer_norm; }
+
+Tensor layer_norm_normalize(const Tensor& x, double eps) {
+  TG_CHECK(x.defined() && x.dim() >= 1, Value, "layer_norm: expected at least 1 dim, got ",
+           x.defined() ? "a 0-dim tensor" : "an undefined tensor");
+  if (!fused_layer_norm.load(std::memory_order_relaxed) || !native::has_fused_layer_norm(x.device()) ||
+      x.numel() == 0 || !(x.dtype() == kFloat32 || x.dtype() == kFloat64))
+    return normalize_composed(x, eps);
+  const int64_t cols = x.size(x.dim() - 1);
+  const Tensor rows = native::reshape(native::contiguous(x), {x.numel() / cols, cols});
+  auto [y, row_mean, row_rstd] = native::layer_norm_rows(rows, eps);
+  Tensor out = native::reshape(y, x.sizes());
+  if (needs_grad({&x}))
+    record("layer_norm", {x}, {out},
+           [sx = SavedTensor(x), m = row_mean, r = row_rstd, eps](Grads& g) {
+             const Tensor& xv = sx.get();
+             if (autograd::is_grad_enabled()) {  // create_graph: differentiable all the way
+               Tensor y2 = normalize_composed(xv, eps);
+               const Shape last{xv.dim() - 1};
+               Tensor gy = g.g();
+               g.in[0] = mul(rsqrt(add(var(xv, last, 0, true), eps)),
+                             sub(sub(gy, mean(gy, last, true)), mul(y2, mean(mul(gy, y2), last, true))));
+               return;
+             }
+             const int64_t c = xv.size(xv.dim() - 1);
+             const Shape flat{xv.numel() / c, c};
+             g.in[0] = native::reshape(
+                 native::layer_norm_rows_backward(native::reshape(native::contiguous(xv), flat), m, r,
+                                                  native::reshape(native::contiguous(g.g()), flat)),
+                 xv.sizes());
+           });
+  return out;
 }
 
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {

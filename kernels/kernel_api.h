@@ -159,6 +159,15 @@ struct RnnCellArgs {
   const void* state = nullptr;  // LSTM: c [batch, hidden]; GRU: h [batch, hidden]
 };
 
+// Layer normalization of `rows` dense rows of `cols` elements: y = (x - mean) * rstd per row,
+// rstd = 1 / sqrt(biased variance + eps); mean and rstd ([rows], x's dtype) are written for the
+// backward. The backward writes grad_x = rstd * (g - mean(g) - y * mean(g * y)) per row.
+struct LayerNormArgs {
+  DType dtype = DType::Float32;
+  int64_t rows = 0, cols = 0;
+  double eps = 1e-5;
+};
+
 // ---- optimizer updates, in place, over `count` dense tensors of one dtype in a single call (on
 // CUDA, one launch per batch of tensors, not one per tensor per term). The arrays have `count`
 // entries and live in host memory; the pointers in them point to device memory. The element

@@ -71,6 +71,12 @@ TG_KERNEL(void, gru_cell, (const RnnCellArgs& args, void* h_out))
 TG_KERNEL(void, gru_cell_backward, (const RnnCellArgs& args, const void* grad_h,
           void* grad_input_gates, void* grad_hidden_gates, void* grad_state))
 
+// ---- layer normalization (LayerNormArgs in kernel_api.h); nullptr: core composes it from ops.
+TG_KERNEL(void, layer_norm_rows, (const LayerNormArgs& args, const void* x, void* y, void* mean,
+          void* rstd))
+TG_KERNEL(void, layer_norm_rows_backward, (const LayerNormArgs& args, const void* x,
+          const void* mean, const void* rstd, const void* grad_y, void* grad_x))
+
 // ---- optimizer steps (AdamStepArgs, SgdStepArgs in kernel_api.h); nullptr: core composes
 // them from ops.
 TG_KERNEL(void, adam_step, (const AdamStepArgs& args))

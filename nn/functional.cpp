@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "../autograd/functions_rnn.h"
 #include "../autograd/node.h"
 #include "../core/native.h"
 
@@ -128,11 +129,12 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
     if (t->defined())
       TG_CHECK(t->sizes() == normalized_shape, Value, "layer_norm: ", what, " must have shape ",
                normalized_shape, " (normalized_shape), got ", t->sizes());
-  Shape dims;
-  for (int64_t i = input.dim() - k; i < input.dim(); ++i) dims.push_back(i);
-  Tensor mean = tg::mean(input, dims, true);
-  Tensor var = tg::var(input, dims, 0, true);
-  Tensor out = tg::mul(tg::sub(input, mean), tg::rsqrt(tg::add(var, eps)));
+  // The normalized dims flattened into one (a view when input is contiguous), normalized as rows.
+  Shape rows_shape(input.sizes().begin(), input.sizes().end() - k);
+  int64_t normalized_numel = 1;
+  for (int64_t d : normalized_shape) normalized_numel *= d;
+  rows_shape.push_back(normalized_numel);
+  Tensor out = tg::reshape(layer_norm_normalize(tg::reshape(input, rows_shape), eps), input.sizes());
   if (weight.defined()) out = tg::mul(out, weight);
   if (bias.defined()) out = tg::add(out, bias);
   return out;
