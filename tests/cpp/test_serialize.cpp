@@ -744,18 +744,34 @@ TEST(Safetensors, SaveKilledMidWayLeavesAWholeFile) {
   std::mt19937 rng(12345);
   std::set<int64_t> seen;
   for (int round = 1; round <= 8; ++round) {
+    // The child reports each finished save through a pipe; the parent waits for round % 3 of them
+    // before its random delay, so some rounds are sure to have finished saves however slow the
+    // machine is (a delay alone, sized on the parent's timing, could miss them all under load).
+    int progress[2];
+    ASSERT_EQ(::pipe(progress), 0) << std::strerror(errno);
     const pid_t child = ::fork();
     ASSERT_GE(child, 0) << std::strerror(errno);
     if (child == 0) {
       // Only plain loops and the save itself here (no threads exist in the forked child).
+      ::close(progress[0]);
       try {
-        for (int64_t v = round * 1000000;; ++v) save_version(v);
+        for (int64_t v = round * 1000000;; ++v) {
+          save_version(v);
+          const char done = 1;
+          if (::write(progress[1], &done, 1) != 1) break;
+        }
       } catch (...) {
       }
       ::_exit(3);
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % (3 * save_us + 1)));
+    ::close(progress[1]);
+    for (int finished = 0; finished < round % 3; ++finished) {
+      char done = 0;
+      ASSERT_EQ(::read(progress[0], &done, 1), 1) << "the saving child stopped";
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (3 * save_us + 1)));
     ::kill(child, SIGKILL);
+    ::close(progress[0]);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the saving child died on its own";
