@@ -168,6 +168,41 @@ struct LayerNormArgs {
   double eps = 1e-5;
 };
 
+// Batch normalization of dense x [batch, channels, inner] (inner: the product of the dims after
+// the channels), per channel c over its M = batch * inner values:
+//   y = (x - mean[c]) * rstd[c] * weight[c] + bias[c],  rstd = 1 / sqrt(var[c] + eps),
+// weight and bias optional (1 and 0). training: mean and the biased var ([channels], x's dtype)
+// are computed (in double) and written; otherwise they are read (the running statistics). The
+// backward writes, with xhat = (x - mean) * rstd and g = grad_y, each output that is not null:
+//   grad_weight[c] = sum(g * xhat), grad_bias[c] = sum(g),
+//   grad_x = weight * rstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)   (training)
+//   grad_x = weight * rstd * g                                             (otherwise)
+struct BatchNormArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, channels = 0, inner = 0;
+  double eps = 1e-5;
+  bool training = true;
+  const void* weight = nullptr;  // [channels] or null
+  const void* bias = nullptr;    // [channels] or null
+};
+
+// Cross-entropy of `rows` dense rows of logits [rows, cols] against class indices target [rows]
+// (int64). Per row, with t = target, lse = log(sum_j exp(x_j)), w = weight (all ones when null)
+// and s = label_smoothing:
+//   loss = (1 - s) * w[t] * (lse - x[t]) + s / cols * sum_j w[j] * (lse - x[j]),
+//   row_weight = w[t] (the mean reduction's denominator); both 0 where t == ignore_index.
+// lse ([rows]) is written for the backward, which writes, with p = exp(x - lse) and g = grad_loss:
+//   grad_x[j] = g * ((1 - s) * w[t] * (p[j] - [j == t]) + s / cols * (p[j] * sum_k w[k] - w[j])),
+// 0 on ignored rows. A target outside [0, cols) that is not ignore_index is reported through
+// IndexCheck (the CPU checks every target before writing anything).
+struct CrossEntropyArgs {
+  DType dtype = DType::Float32;
+  int64_t rows = 0, cols = 0;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+  const void* weight = nullptr;  // [cols] of dtype, or null
+};
+
 // ---- optimizer updates, in place, over `count` dense tensors of one dtype in a single call (on
 // CUDA, one launch per batch of tensors, not one per tensor per term). The arrays have `count`
 // entries and live in host memory; the pointers in them point to device memory. The element

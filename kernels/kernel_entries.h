@@ -77,6 +77,17 @@ TG_KERNEL(void, layer_norm_rows, (const LayerNormArgs& args, const void* x, void
 TG_KERNEL(void, layer_norm_rows_backward, (const LayerNormArgs& args, const void* x,
           const void* mean, const void* rstd, const void* grad_y, void* grad_x))
 
+// ---- batch normalization (BatchNormArgs in kernel_api.h); nullptr: core composes it.
+TG_KERNEL(void, batch_norm, (const BatchNormArgs& args, const void* x, void* mean, void* var, void* y))
+TG_KERNEL(void, batch_norm_backward, (const BatchNormArgs& args, const void* x, const void* mean,
+          const void* var, const void* grad_y, void* grad_x, void* grad_weight, void* grad_bias))
+
+// ---- softmax cross-entropy (CrossEntropyArgs in kernel_api.h); nullptr: core composes it.
+TG_KERNEL(IndexCheck, cross_entropy_rows, (const CrossEntropyArgs& args, const void* logits,
+          const int64_t* target, void* loss, void* lse, void* row_weight))
+TG_KERNEL(void, cross_entropy_rows_backward, (const CrossEntropyArgs& args, const void* logits,
+          const int64_t* target, const void* lse, const void* grad_loss, void* grad_logits))
+
 // ---- optimizer steps (AdamStepArgs, SgdStepArgs in kernel_api.h); nullptr: core composes
 // them from ops.
 TG_KERNEL(void, adam_step, (const AdamStepArgs& args))

@@ -4,9 +4,11 @@
 #include <limits>
 #include <vector>
 
-#include "../autograd/functions_rnn.h"
+#include "../autograd/functions_fused.h"
 #include "../autograd/node.h"
 #include "../core/native.h"
+#include "../core/native_loss.h"
+#include "../core/native_norm.h"
 
 namespace tg::nn::functional {
 
@@ -159,18 +161,28 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   Shape stat_shape(static_cast<size_t>(input.dim()), 1);
   stat_shape[1] = c;
   auto as_stat = [&](const Tensor& t) { return tg::reshape(t, stat_shape); };
+  const int64_t n = c == 0 ? 0 : input.numel() / c;
+  TG_CHECK(!training || n > 1, Value,
+           "batch_norm: expected more than 1 value per channel when training, got input of shape ",
+           input.sizes());
+  TG_CHECK(training || (running_mean.defined() && running_var.defined()), Value,
+           "batch_norm: running_mean and running_var are required when not training");
   Tensor mean, var;
-  if (training) {
+  Tensor out;
+  const bool fused = tg::fused_batch_norm_enabled() && (input.dtype() == kFloat32 || input.dtype() == kFloat64) &&
+                     native::has_fused_batch_norm(input.device());
+  if (fused) {
+    auto per_channel = [](const Tensor& t) { return t.defined() && t.dim() != 1 ? tg::reshape(t, {t.numel()}) : t; };
+    std::tie(out, mean, var) = tg::batch_norm_fused(input, per_channel(weight), per_channel(bias),
+                                                    per_channel(running_mean), per_channel(running_var), training, eps);
+  } else if (training) {
     Shape dims;
     for (int64_t d = 0; d < input.dim(); ++d)
       if (d != 1) dims.push_back(d);
-    const int64_t n = c == 0 ? 0 : input.numel() / c;
-    TG_CHECK(
-        n > 1, Value,
-        "batch_norm: expected more than 1 value per channel when training, got input of shape ",
-        input.sizes());
     mean = tg::mean(input, dims, true);
     var = tg::var(input, dims, 0, true);
+  }
+  if (training) {
     NoGradGuard no_grad;
     if (running_mean.defined()) {
       Tensor batch_mean = tg::reshape(mean.detach(), running_mean.sizes());
@@ -183,13 +195,13 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       native::copy_(running_var,
                     tg::add(tg::mul(unbiased, momentum), tg::mul(running_var, 1.0 - momentum)));
     }
-  } else {
-    TG_CHECK(running_mean.defined() && running_var.defined(), Value,
-             "batch_norm: running_mean and running_var are required when not training");
+  }
+  if (fused) return out;
+  if (!training) {
     mean = as_stat(native::to_dtype(running_mean, input.dtype()));
     var = as_stat(native::to_dtype(running_var, input.dtype()));
   }
-  Tensor out = tg::mul(tg::sub(input, mean), tg::rsqrt(tg::add(var, eps)));
+  out = tg::mul(tg::sub(input, mean), tg::rsqrt(tg::add(var, eps)));
   if (weight.defined()) out = tg::mul(out, as_stat(weight));
   if (bias.defined()) out = tg::add(out, as_stat(bias));
   return out;
@@ -249,9 +261,10 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
 
 namespace {
 
-// Checks class-index targets against input [N, C, *] (already batched): shape, dtype, range.
-void check_class_target(const char* op, const Tensor& input, const Tensor& target,
-                        const Tensor& weight, int64_t ignore_index) {
+// Checks class-index targets against input [N, C, *] (already batched): shape and dtype, and
+// the weight's.
+void check_class_target_shape(const char* op, const Tensor& input, const Tensor& target,
+                              const Tensor& weight) {
   const int64_t c = input.size(1);
   TG_CHECK(target.dtype() == kInt64, Type, op,
            ": expected a target of dtype int64 (class indices), got ", target.dtype());
@@ -266,6 +279,13 @@ void check_class_target(const char* op, const Tensor& input, const Tensor& targe
     TG_CHECK(weight.dim() == 1 && weight.size(0) == c, Value, op, ": weight must have shape [", c,
              "] (one per class), got ", weight.sizes());
   }
+}
+
+// check_class_target_shape, then every target in [0, C) or ignore_index.
+void check_class_target(const char* op, const Tensor& input, const Tensor& target,
+                        const Tensor& weight, int64_t ignore_index) {
+  check_class_target_shape(op, input, target, weight);
+  const int64_t c = input.size(1);
   if (target.numel() == 0) return;
   auto out_of_range = [&](int64_t t) { return t != ignore_index && (t < 0 || t >= c); };
   if (target.device().is_cpu()) {
@@ -330,6 +350,31 @@ Tensor finish(const Tensor& loss, const std::string& reduction, bool unbatched) 
   return reduction == "none" && unbatched ? tg::squeeze(loss, 0) : loss;
 }
 
+bool fused_cross_entropy_applies(const Tensor& input) {
+  return tg::fused_cross_entropy_enabled() && (input.dtype() == kFloat32 || input.dtype() == kFloat64) &&
+         input.size(1) > 0 && native::has_fused_cross_entropy(input.device());
+}
+
+// Class-index cross-entropy through the fused node: the classes moved to the last dim of a
+// [rows, C] matrix (a copy when input has more than 2 dims), then the reduction.
+Tensor fused_cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options,
+                           bool unbatched) {
+  const int64_t c = input.size(1);
+  Tensor rows = input;
+  if (input.dim() > 2) {
+    Shape order{0};
+    for (int64_t d = 2; d < input.dim(); ++d) order.push_back(d);
+    order.push_back(1);
+    rows = tg::reshape(tg::permute(input, order), {-1, c});
+  }
+  auto [loss, row_weight] = tg::cross_entropy_rows(rows, native::reshape(target, {-1}), options.weight,
+                                                   options.ignore_index, options.label_smoothing);
+  if (options.reduction == "none")
+    return finish(loss.sizes() == target.sizes() ? loss : tg::reshape(loss, target.sizes()), "none", unbatched);
+  Tensor total = tg::sum(loss);
+  return options.reduction == "sum" ? total : tg::div(total, tg::sum(row_weight));
+}
+
 }  // namespace
 
 Tensor nll_loss(const Tensor& input_, const Tensor& target_, const NLLLossOptions& options) {
@@ -388,6 +433,10 @@ Tensor cross_entropy(const Tensor& input_, const Tensor& target_,
     return tg::div(total, native::scalar_like(total, static_cast<double>(loss.numel())));
   }
 
+  if (fused_cross_entropy_applies(input)) {
+    check_class_target_shape(op, input, target, options.weight);
+    return fused_cross_entropy(input, target, options, unbatched);
+  }
   check_class_target(op, input, target, options.weight, options.ignore_index);
   Tensor logp = tg::log_softmax(input, 1);
   NllParts parts = nll_parts(logp, target, options.weight, options.ignore_index);

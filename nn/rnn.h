@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "../autograd/functions.h"
-#include "../autograd/functions_rnn.h"
+#include "../autograd/functions_fused.h"
 #include "module.h"
 
 namespace tg::nn {

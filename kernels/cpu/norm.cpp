@@ -1,6 +1,6 @@
 // CPU layer normalization over dense rows (LayerNormArgs in kernel_api.h): two passes over each
 // row forward (mean, then variance, both accumulated in double), one backward; rows split over
-// threads.
+// threads. Batch normalization (BatchNormArgs) likewise per channel, channels split over threads.
 #include <algorithm>
 #include <cmath>
 
@@ -52,6 +52,115 @@ void layer_norm_rows_backward(const LayerNormArgs& a, const void* x, const void*
         }
         const T mean_g = T(sum_g / static_cast<double>(C)), mean_gy = T(sum_gy / static_cast<double>(C));
         for (int64_t j = 0; j < C; ++j) dr[j] = s * (gr[j] - mean_g - (xr[j] - m) * s * mean_gy);
+      }
+    });
+  });
+}
+
+
+namespace {
+
+// Visits channel c's values of x [batch, channels, inner]: f(offset of a run of `inner`).
+template <typename F>
+void for_each_run(const BatchNormArgs& a, int64_t c, F&& f) {
+  for (int64_t n = 0; n < a.batch; ++n) f((n * a.channels + c) * a.inner);
+}
+
+// sum_i f(i) over [0, n) in double with independent lanes, so that the loop vectorizes.
+template <typename F>
+double lane_sum(int64_t n, F&& f) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] += f(i + j);
+  double sum = 0;
+  for (int j = 0; j < kLanes; ++j) sum += lane[j];
+  for (; i < n; ++i) sum += f(i);
+  return sum;
+}
+
+template <typename T>
+double param_at(const void* p, int64_t c, double fallback) {
+  return p ? double(static_cast<const T*>(p)[c]) : fallback;
+}
+
+int64_t channel_grain(const BatchNormArgs& a) {
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(a.batch * a.inner, 1));
+}
+
+}  // namespace
+
+void batch_norm(const BatchNormArgs& a, const void* x_, void* mean_, void* var_, void* y_) {
+  dispatch_floating("batch_norm", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = static_cast<const T*>(x_);
+    T* y = static_cast<T*>(y_);
+    T* mean = static_cast<T*>(mean_);
+    T* var = static_cast<T*>(var_);
+    const double count = static_cast<double>(a.batch * a.inner);
+    parallel_range(a.channels, channel_grain(a), [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        if (a.training) {
+          double sum = 0;
+          for_each_run(a, c, [&](int64_t o) {
+            sum += lane_sum(a.inner, [&](int64_t i) { return double(x[o + i]); });
+          });
+          const double m = sum / count;
+          double squares = 0;
+          for_each_run(a, c, [&](int64_t o) {
+            squares += lane_sum(a.inner, [&](int64_t i) { return (x[o + i] - m) * (x[o + i] - m); });
+          });
+          mean[c] = T(m);
+          var[c] = T(squares / count);
+        }
+        const double rstd = 1.0 / std::sqrt(double(var[c]) + a.eps);
+        const T m = mean[c], scale = T(param_at<T>(a.weight, c, 1.0) * rstd), shift = T(param_at<T>(a.bias, c, 0.0));
+        for_each_run(a, c, [&](int64_t o) {
+          for (int64_t i = 0; i < a.inner; ++i) y[o + i] = (x[o + i] - m) * scale + shift;
+        });
+      }
+    });
+  });
+}
+
+void batch_norm_backward(const BatchNormArgs& a, const void* x_, const void* mean_, const void* var_,
+                         const void* grad_y, void* grad_x, void* grad_weight, void* grad_bias) {
+  dispatch_floating("batch_norm_backward", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = static_cast<const T*>(x_);
+    const T* g = static_cast<const T*>(grad_y);
+    T* gx = static_cast<T*>(grad_x);
+    const double count = static_cast<double>(a.batch * a.inner);
+    const bool need_sums = a.training || grad_weight || grad_bias;
+    parallel_range(a.channels, channel_grain(a), [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        const T m = static_cast<const T*>(mean_)[c];
+        const double rstd = 1.0 / std::sqrt(double(static_cast<const T*>(var_)[c]) + a.eps);
+        double sum_g = 0, sum_gxhat = 0;
+        if (need_sums) {
+          double sum_gx = 0;
+          for_each_run(a, c, [&](int64_t o) {
+            sum_g += lane_sum(a.inner, [&](int64_t i) { return double(g[o + i]); });
+            sum_gx += lane_sum(a.inner, [&](int64_t i) { return double(g[o + i]) * double(x[o + i] - m); });
+          });
+          sum_gxhat = sum_gx * rstd;
+        }
+        if (grad_weight) static_cast<T*>(grad_weight)[c] = T(sum_gxhat);
+        if (grad_bias) static_cast<T*>(grad_bias)[c] = T(sum_g);
+        if (!gx) continue;
+        const T k = T(param_at<T>(a.weight, c, 1.0) * rstd);
+        if (!a.training) {
+          for_each_run(a, c, [&](int64_t o) {
+            for (int64_t i = 0; i < a.inner; ++i) gx[o + i] = k * g[o + i];
+          });
+          continue;
+        }
+        // xhat * sum(g * xhat) / M = (x - m) * proj.
+        const T mean_g = T(sum_g / count), proj = T(rstd * sum_gxhat / count);
+        for_each_run(a, c, [&](int64_t o) {
+          for (int64_t i = 0; i < a.inner; ++i) gx[o + i] = k * (g[o + i] - mean_g - (x[o + i] - m) * proj);
+        });
       }
     });
   });

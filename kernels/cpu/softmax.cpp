@@ -1,6 +1,7 @@
 // CPU softmax / log-softmax over the last dim and their backward. Rows are independent: the outer
 // dims are coalesced into a plan of rows and split over threads when large; each row is a few
 // tight passes (max, sum of exp, normalize) with unit-stride specializations.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -309,6 +310,112 @@ void masked_softmax(const View& out, const View& in, const View& mask) {
     default: break;
   }
   unsupported("masked_softmax", in.dtype);
+}
+
+}  // namespace tg::kernels::cpu
+
+// ---- softmax cross-entropy over dense rows (CrossEntropyArgs in kernel_api.h): one pass for the
+// row's log-sum-exp, then the target's term (and the smoothing sum); the backward is one pass
+// writing p = exp(x - lse) scaled, minus the constant terms.
+namespace tg::kernels::cpu {
+namespace {
+
+template <typename T>
+double weight_at(const T* w, int64_t j) {
+  return w ? double(w[j]) : 1.0;
+}
+
+template <typename T>
+void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, T* loss, T* lse,
+                         T* row_weight) {
+  const int64_t C = a.cols;
+  const T* w = static_cast<const T*>(a.weight);
+  const double s = a.label_smoothing;
+  const MathConsts mc = math_consts();
+  parallel_range(a.rows, std::max<int64_t>(1, kHeavyGrain / C), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * C;
+      const T m = row_max(xr, C, 1);
+      const double l = double(m) + std::log(sum_exp(xr, C, 1, m, mc));
+      lse[r] = T(l);
+      const int64_t t = target[r];
+      if (t == a.ignore_index) {
+        loss[r] = T(0);
+        row_weight[r] = T(0);
+        continue;
+      }
+      const double wt = weight_at(w, t);
+      double value = (1.0 - s) * wt * (l - double(xr[t]));
+      if (s > 0.0) {
+        double smooth = 0.0;
+        for (int64_t j = 0; j < C; ++j) smooth += weight_at(w, j) * (l - double(xr[j]));
+        value += s / double(C) * smooth;
+      }
+      loss[r] = T(value);
+      row_weight[r] = T(wt);
+    }
+  });
+}
+
+template <typename T>
+void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, const T* lse,
+                                  const T* grad_loss, T* grad_x) {
+  const int64_t C = a.cols;
+  const T* w = static_cast<const T*>(a.weight);
+  const double s = a.label_smoothing;
+  double weight_sum = double(C);
+  if (w) {
+    weight_sum = 0.0;
+    for (int64_t j = 0; j < C; ++j) weight_sum += double(w[j]);
+  }
+  const MathConsts mc = math_consts();
+  parallel_range(a.rows, std::max<int64_t>(1, kHeavyGrain / C), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * C;
+      T* gr = grad_x + r * C;
+      const int64_t t = target[r];
+      if (t == a.ignore_index) {
+        std::fill(gr, gr + C, T(0));
+        continue;
+      }
+      const double g = double(grad_loss[r]), wt = weight_at(w, t);
+      // grad[j] = scale * p[j] - uniform * w[j], and the target's -(1 - s) * w[t] * g.
+      const T scale = T(g * ((1.0 - s) * wt + s / double(C) * weight_sum));
+      const T uniform = T(g * s / double(C));
+      const T l = lse[r];
+      if (w && s > 0.0) {
+        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp(xr[j] - l, mc) - uniform * w[j];
+      } else {
+        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp(xr[j] - l, mc) - uniform;
+      }
+      gr[t] -= T(g * (1.0 - s) * wt);
+    }
+  });
+}
+
+}  // namespace
+
+IndexCheck cross_entropy_rows(const CrossEntropyArgs& a, const void* logits, const int64_t* target, void* loss,
+                              void* lse, void* row_weight) {
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const int64_t t = target[r];
+    if (t != a.ignore_index && (t < 0 || t >= a.cols)) return {false, t};
+  }
+  dispatch_floating("cross_entropy_rows", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cross_entropy_typed<T>(a, static_cast<const T*>(logits), target, static_cast<T*>(loss),
+                           static_cast<T*>(lse), static_cast<T*>(row_weight));
+  });
+  return {};
+}
+
+void cross_entropy_rows_backward(const CrossEntropyArgs& a, const void* logits, const int64_t* target,
+                                 const void* lse, const void* grad_loss, void* grad_logits) {
+  dispatch_floating("cross_entropy_rows_backward", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cross_entropy_backward_typed<T>(a, static_cast<const T*>(logits), target, static_cast<const T*>(lse),
+                                    static_cast<const T*>(grad_loss), static_cast<T*>(grad_logits));
+  });
 }
 
 }  // namespace tg::kernels::cpu

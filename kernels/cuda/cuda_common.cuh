@@ -34,7 +34,7 @@ void* scratch(size_t nbytes, int slot = 0);
 
 // Index kernels record the first out-of-range index here (mapped host memory written by the
 // GPU); it is reported as a tg::Error at the next synchronization.
-enum class IndexErrorKind : int { None = 0, IndexSelect, IndexAdd, Gather, ScatterAdd };
+enum class IndexErrorKind : int { None = 0, IndexSelect, IndexAdd, Gather, ScatterAdd, CrossEntropy };
 struct IndexErrorRecord {
   int flag;  // 0, then 1 once written (atomicCAS)
   int kind;

@@ -117,6 +117,7 @@ void report_index_errors(DeviceState& s) {
     case IndexErrorKind::IndexAdd: op = "index_add"; break;
     case IndexErrorKind::Gather: op = "gather"; break;
     case IndexErrorKind::ScatterAdd: op = "scatter_add"; break;
+    case IndexErrorKind::CrossEntropy: op = "cross_entropy"; break;
     case IndexErrorKind::None: break;
   }
   TG_FAIL(Index, op, ": index ", r.value, " is out of bounds for dimension with size ", r.bound,

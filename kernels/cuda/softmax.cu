@@ -10,10 +10,12 @@
 // and x - max = NaN: either way the row comes out NaN, as on the CPU.
 // Sums accumulate in the element type (float for float32), in a fixed order.
 // Library path: cuDNN for contiguous rows when cuda_control::softmax_impl() is Library.
+// The softmax cross-entropy (forward and backward) is a warp per dense row, ours only.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <math_constants.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <mutex>
@@ -539,6 +541,89 @@ void softmax_backward_cudnn(bool log, const View& grad_in, const View& grad_out,
               "cudnnSoftmaxBackward");
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// softmax cross-entropy over dense rows (CrossEntropyArgs): a warp per row (grid-stride over
+// rows), the log-sum-exp by one online (max, sum) pass and a warp merge.
+
+template <typename T>
+__device__ inline T weight_at(const T* w, i64 j) {
+  return w ? w[j] : T(1);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarpBlock)
+    cross_entropy_warps(CrossEntropyArgs a, const T* x, const int64_t* target, T* loss, T* lse,
+                        T* row_weight, IndexErrorRecord* rec) {
+  const int lane = threadIdx.x & 31;
+  const i64 nwarps = (i64(gridDim.x) * blockDim.x) >> 5;
+  const T* w = static_cast<const T*>(a.weight);
+  const T s = T(a.label_smoothing), C = T(a.cols);
+  for (i64 r = (i64(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; r < a.rows; r += nwarps) {
+    const T* xr = x + r * a.cols;
+    T m = neg_inf<T>(), sum = 0;
+    for (i64 j = lane; j < a.cols; j += 32) merge_ms(m, sum, xr[j], T(1));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+      merge_ms(m, sum, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, sum, o));
+    const T l = m + dlog(sum);
+    const int64_t t = target[r];
+    const bool ignored = t == a.ignore_index;
+    const bool bad = !ignored && (t < 0 || t >= a.cols);
+    T smooth = 0;
+    if (s > T(0) && !ignored && !bad) {
+      for (i64 j = lane; j < a.cols; j += 32) smooth += weight_at(w, j) * (l - xr[j]);
+      smooth = group_sum<32>(smooth);
+    }
+    if (lane != 0) continue;
+    lse[r] = l;
+    if (bad) report_bad_index(rec, IndexErrorKind::CrossEntropy, t, a.cols);
+    if (ignored || bad) {
+      loss[r] = T(0);
+      row_weight[r] = T(0);
+      continue;
+    }
+    const T wt = weight_at(w, t);
+    loss[r] = (T(1) - s) * wt * (l - xr[t]) + s / C * smooth;
+    row_weight[r] = wt;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarpBlock)
+    cross_entropy_backward_warps(CrossEntropyArgs a, const T* x, const int64_t* target, const T* lse,
+                                 const T* grad_loss, T* grad_x) {
+  const int lane = threadIdx.x & 31;
+  const i64 nwarps = (i64(gridDim.x) * blockDim.x) >> 5;
+  const T* w = static_cast<const T*>(a.weight);
+  const T s = T(a.label_smoothing), C = T(a.cols);
+  T weight_sum = C;
+  if (w) {
+    weight_sum = 0;
+    for (i64 j = lane; j < a.cols; j += 32) weight_sum += w[j];
+    weight_sum = group_sum<32>(weight_sum);
+  }
+  for (i64 r = (i64(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; r < a.rows; r += nwarps) {
+    const T* xr = x + r * a.cols;
+    T* gr = grad_x + r * a.cols;
+    const int64_t t = target[r];
+    if (t == a.ignore_index || t < 0 || t >= a.cols) {
+      for (i64 j = lane; j < a.cols; j += 32) gr[j] = T(0);
+      continue;
+    }
+    const T g = grad_loss[r], wt = weight_at(w, t), l = lse[r];
+    const T scale = g * ((T(1) - s) * wt + s / C * weight_sum), uniform = g * s / C;
+    const T target_term = g * (T(1) - s) * wt;
+    for (i64 j = lane; j < a.cols; j += 32)
+      gr[j] = scale * dexp(xr[j] - l) - uniform * weight_at(w, j) - (j == t ? target_term : T(0));
+  }
+}
+
+unsigned warp_row_blocks(i64 rows) {
+  constexpr i64 kWarpsPerBlock = kWarpBlock / 32;
+  return static_cast<unsigned>(std::min<i64>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, i64(1) << 20));
+}
+
 }  // namespace
 
 void softmax(bool log, const View& out, const View& in) {
@@ -575,6 +660,31 @@ void masked_softmax(const View& out, const View& in, const View& mask) {
     using T = typename decltype(tag)::type;
     const View* const vs[3] = {&in, &out, &mask};
     softmax_ours<T, false, true>(make_rows<3>(vs));
+  });
+}
+
+IndexCheck cross_entropy_rows(const CrossEntropyArgs& a, const void* logits, const int64_t* target, void* loss,
+                              void* lse, void* row_weight) {
+  dispatch_floating("cross_entropy_rows", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (a.rows == 0) return;
+    cross_entropy_warps<T><<<warp_row_blocks(a.rows), kWarpBlock, 0, stream()>>>(
+        a, static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(lse),
+        static_cast<T*>(row_weight), index_error_record());
+    check_launch("cross_entropy_rows");
+  });
+  return {};
+}
+
+void cross_entropy_rows_backward(const CrossEntropyArgs& a, const void* logits, const int64_t* target,
+                                 const void* lse, const void* grad_loss, void* grad_logits) {
+  dispatch_floating("cross_entropy_rows_backward", a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (a.rows == 0) return;
+    cross_entropy_backward_warps<T><<<warp_row_blocks(a.rows), kWarpBlock, 0, stream()>>>(
+        a, static_cast<const T*>(logits), target, static_cast<const T*>(lse), static_cast<const T*>(grad_loss),
+        static_cast<T*>(grad_logits));
+    check_launch("cross_entropy_rows_backward");
   });
 }
 

@@ -430,6 +430,46 @@ TEST(Cuda, SoftmaxOursAndCudnnMatchCpu) {
                 [](const auto& in) { return F::cross_entropy(in[0], in[1]); }, tol_for(tg::kFloat32, 5));
 }
 
+// The fused softmax cross-entropy (a warp per row) against the CPU's: every option that changes
+// the formula, rows short and long, classes in dim 1 of a 3-D input; a bad target is deferred.
+TEST(Cuda, FusedCrossEntropyMatchesCpu) {
+  REQUIRE_CUDA();
+  for (tg::DType dt : {tg::kFloat32, tg::kFloat64}) {
+    for (const Shape& s : {Shape{64, 10}, Shape{33, 1000}, Shape{3, 40000}, Shape{2, 7, 5}}) {
+      const int64_t c = s[1];
+      Shape ts = s;
+      ts.erase(ts.begin() + 1);
+      std::vector<int64_t> classes(static_cast<size_t>(tg::numel_of(ts)));
+      for (size_t i = 0; i < classes.size(); ++i) classes[i] = i % 5 == 0 ? 1 : int64_t(i * 7 + 3) % c;  // 1: ignored below
+      const Tensor target = tg::tensor(classes, ts);
+      const Tensor x = tg::mul(randn_of(s, dt), 3.0), w = positive_of({c}, dt);
+      for (const std::string reduction : {"mean", "sum", "none"})
+        for (double smoothing : {0.0, 0.1}) {
+          const std::string what = "cross_entropy " + tg::shape_str(s) + " " + reduction + " smoothing " +
+                                   std::to_string(smoothing);
+          expect_parity(what, {x, target}, [&](const auto& in) {
+            return F::cross_entropy(in[0], in[1], {.reduction = reduction, .label_smoothing = smoothing});
+          }, tol_for(dt, 5));
+          expect_parity(what + " weighted, ignore_index 1", {x, target, w}, [&](const auto& in) {
+            return F::cross_entropy(in[0], in[1], {.weight = in[2], .ignore_index = 1, .reduction = reduction,
+                                                   .label_smoothing = smoothing});
+          }, tol_for(dt, 5));
+        }
+    }
+  }
+  const Tensor bad = tg::tensor(std::vector<int64_t>{1, 12, 2}, {3}).to(kGpu);
+  try {
+    Tensor loss = F::cross_entropy(tg::randn({3, 10}, kGpu), bad);
+    (void)loss.item();
+    FAIL() << "an out-of-range target on CUDA was not reported";
+  } catch (const tg::Error& e) {
+    EXPECT_EQ(e.kind(), tg::Error::Kind::Index) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cross_entropy: index 12"), std::string::npos) << e.what();
+  }
+  tg::cuda::synchronize();
+  EXPECT_EQ(tg::sum(tg::ones({4}, kGpu)).item(), 4.0);
+}
+
 // ---------------------------------------------------------------- joining, indexing
 
 TEST(Cuda, IndexingAndJoiningMatchCpu) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "autograd/functions.h"
-#include "autograd/functions_rnn.h"
+#include "autograd/functions_fused.h"
 #include "autograd/gradcheck.h"
 #include "core/tensor.h"
 #include "nn/nn.h"

@@ -204,6 +204,28 @@ def test_optimizer_errors():
         tg.optim.LBFGS([w]).step()
 
 
+def test_pytorch_implementation_flags():
+    # foreach / fused pick PyTorch's loop; tapegrad takes them and steps to the same values.
+    plain = run(tg, CONFIGS["adam"])
+    for flags in ({"foreach": True}, {"fused": True}, {"foreach": False, "fused": False}):
+        got = run(tg, lambda lib, p: lib.optim.Adam(p, lr=0.05, **flags))
+        close(got[0], plain[0], rtol=0, atol=0)
+        close(got[1], plain[1], rtol=0, atol=0)
+    w, _ = params(tg)
+    tg.optim.SGD([w], lr=0.1, foreach=True, fused=None)
+    tg.optim.AdamW([w], fused=False)
+    tg.optim.RMSprop([w], foreach=False)
+    tg.optim.Adagrad([w], fused=True)
+    with pytest.raises(NotImplementedError, match="Adam: differentiable=True"):
+        tg.optim.Adam([w], differentiable=True)
+    with pytest.raises(NotImplementedError, match="AdamW: capturable=True"):
+        tg.optim.AdamW([w], capturable=True)
+    with pytest.raises(TypeError, match="SGD: fused must be None or a bool, got str"):
+        tg.optim.SGD([w], lr=0.1, fused="yes")
+    with pytest.raises(TypeError):
+        tg.optim.LBFGS([w], fused=True)  # PyTorch's LBFGS has no such switch either
+
+
 SCHEDULERS = {
     "step": lambda lib, o: lib.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
     "multistep": lambda lib, o: lib.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 5, 6], gamma=0.3),

@@ -207,11 +207,28 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+def _check_implementation_flags(where, foreach=None, fused=None, differentiable=False,
+                                capturable=False):
+    """PyTorch's implementation switches. foreach and fused only pick how PyTorch loops over the
+    parameters: tapegrad's step already updates them all in one pass where it can, with the same
+    values, so any setting is accepted. differentiable and capturable change what a step is."""
+    for name, v in (("foreach", foreach), ("fused", fused)):
+        if v is not None and not isinstance(v, bool):
+            raise TypeError(f"{where}: {name} must be None or a bool, got {type(v).__name__}")
+    if differentiable:
+        raise NotImplementedError(f"{where}: differentiable=True is not supported: tapegrad's "
+                                  "optimizer steps are not recorded on the autograd tape")
+    if capturable:
+        raise NotImplementedError(f"{where}: capturable=True is not supported: tapegrad has no "
+                                  "CUDA graph capture of optimizer steps")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False):
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
+        _check_implementation_flags("SGD", foreach, fused, differentiable)
         d = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                  nesterov=nesterov, maximize=maximize)
         super().__init__(_C._optim.SGD(_groups(params, "SGD"), _native_options(d)), d)
@@ -219,7 +236,9 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False):
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None):
+        _check_implementation_flags("Adam", foreach, fused, differentiable, capturable)
         d = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                  maximize=maximize)
         super().__init__(_C._optim.Adam(_groups(params, "Adam"), _native_options(d)), d)
@@ -227,7 +246,9 @@ class Adam(Optimizer):
 
 class AdamW(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        _check_implementation_flags("AdamW", foreach, fused, differentiable, capturable)
         d = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                  maximize=maximize)
         super().__init__(_C._optim.AdamW(_groups(params, "AdamW"), _native_options(d)), d)
@@ -235,7 +256,9 @@ class AdamW(Optimizer):
 
 class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False):
+                 centered=False, *, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        _check_implementation_flags("RMSprop", foreach, None, differentiable, capturable)
         d = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                  centered=centered, maximize=maximize)
         super().__init__(_C._optim.RMSprop(_groups(params, "RMSprop"), _native_options(d)), d)
@@ -243,7 +266,8 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, *, maximize=False):
+                 eps=1e-10, *, foreach=None, maximize=False, differentiable=False, fused=None):
+        _check_implementation_flags("Adagrad", foreach, fused, differentiable)
         d = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                  initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(_C._optim.Adagrad(_groups(params, "Adagrad"), _native_options(d)), d)

@@ -1,5 +1,5 @@
-// The recurrent-cell steps and unbind (declared in functions_rnn.h), each with its backward
-// formula. A cell step is one node: its forward and first-order backward are the fused kernels
+// The fused ops of functions_fused.h (recurrent-cell steps, layer norm's normalization, batch
+// normalization, softmax cross-entropy) and unbind, each with its backward formula. A cell step is one node: its forward and first-order backward are the fused kernels
 // of core/native_rnn.h where the device has them; the composed forms below are the same
 // formulas written with differentiable ops, used on other devices and under create_graph (so
 // that gradients of gradients are on the tape).
@@ -7,10 +7,11 @@
 #include <tuple>
 
 #include "../core/native.h"
+#include "../core/native_loss.h"
 #include "../core/native_norm.h"
 #include "../core/native_rnn.h"
 #include "functions.h"
-#include "functions_rnn.h"
+#include "functions_fused.h"
 
 namespace tg {
 
@@ -188,6 +189,112 @@ Tensor layer_norm_normalize(const Tensor& x, double eps) {
                  xv.sizes());
            });
   return out;
+}
+
+namespace {
+
+std::atomic<bool> fused_batch_norm{true};
+
+// The gradients of batch_norm_fused from differentiable ops (for create_graph). training: the
+// statistics are x's own, recomputed differentiably; otherwise the given ones are constants.
+void batch_norm_grads_composed(const Tensor& x, const Tensor& weight, const native::BatchNormStats& stats,
+                               bool training, double eps, Grads& g) {
+  Shape dims, stat_shape(static_cast<size_t>(x.dim()), 1);
+  stat_shape[1] = x.size(1);
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != 1) dims.push_back(d);
+  Tensor mu = training ? mean(x, dims, true) : reshape(stats.mean, stat_shape);
+  Tensor rstd = rsqrt(add(training ? var(x, dims, 0, true) : reshape(stats.var, stat_shape), eps));
+  Tensor xhat = mul(sub(x, mu), rstd);
+  const Tensor gy = g.g();
+  if (g.needs(1)) g.in[1] = sum(mul(gy, xhat), dims);
+  if (g.needs(2)) g.in[2] = sum(gy, dims);
+  if (!g.needs(0)) return;
+  Tensor scale = weight.defined() ? mul(rstd, reshape(weight, stat_shape)) : rstd;
+  g.in[0] = training ? mul(scale, sub(sub(gy, mean(gy, dims, true)), mul(xhat, mean(mul(gy, xhat), dims, true))))
+                     : mul(scale, gy);
+}
+
+}  // namespace
+
+void set_fused_batch_norm_enabled(bool enabled) { fused_batch_norm = enabled; }
+bool fused_batch_norm_enabled() { return fused_batch_norm.load(std::memory_order_relaxed); }
+
+std::tuple<Tensor, Tensor, Tensor> batch_norm_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                                    const Tensor& running_mean, const Tensor& running_var,
+                                                    bool training, double eps) {
+  auto [y, stats] = native::batch_norm(x, weight.defined() ? weight.detach() : Tensor(),
+                                       bias.defined() ? bias.detach() : Tensor(),
+                                       {running_mean.defined() ? running_mean.detach() : Tensor(),
+                                        running_var.defined() ? running_var.detach() : Tensor()},
+                                       training, eps);
+  if (needs_grad({&x, &weight, &bias}))
+    record("batch_norm", {x, weight, bias}, {y},
+           [sx = SavedTensor(x), sw = SavedTensor(weight), stats, training, eps](Grads& g) {
+             const Tensor& xv = sx.get();
+             const Tensor w = sw.defined() ? sw.get() : Tensor();
+             if (autograd::is_grad_enabled()) return batch_norm_grads_composed(xv, w, stats, training, eps, g);
+             native::BatchNormGrads r = native::batch_norm_backward(xv, w.defined() ? w.detach() : Tensor(), stats,
+                                                                    g.g(), training, eps, g.needs(0), g.needs(1),
+                                                                    g.needs(2));
+             g.in[0] = r.x;
+             g.in[1] = r.weight;
+             g.in[2] = r.bias;
+           });
+  return {y, stats.mean, stats.var};
+}
+
+namespace {
+
+std::atomic<bool> fused_cross_entropy{true};
+
+// The first derivative of cross_entropy_rows' loss w.r.t. the logits, scaled per row by g, from
+// differentiable ops (for create_graph): the formula of kernels::CrossEntropyArgs.
+Tensor cross_entropy_grad_composed(const Tensor& x, const Tensor& target, const Tensor& weight,
+                                   const Tensor& row_weight, int64_t ignore_index, double s,
+                                   const Tensor& g) {
+  const int64_t c = x.size(1);
+  const TensorOptions opts = TensorOptions(x.dtype()).device(x.device());
+  Tensor kept = to(ne(target, full({}, static_cast<double>(ignore_index), TensorOptions(kInt64).device(x.device()))),
+                   x.dtype());
+  Tensor classes = reshape(arange(0.0, static_cast<double>(c), 1.0, TensorOptions(kInt64).device(x.device())), {1, c});
+  Tensor onehot = to(eq(classes, unsqueeze(target, 1)), x.dtype());
+  Tensor w = weight.defined() ? reshape(to(weight.detach(), x.dtype()), {1, c}) : full({1, c}, 1.0, opts);
+  const double share = s / static_cast<double>(c);
+  Tensor weight_sum = sum(w);
+  // p * ((1 - s) w_t + s / C * sum(w)) - (1 - s) w_t onehot - s / C * w, on kept rows.
+  Tensor p_scale = add(mul(row_weight, 1.0 - s), mul(mul(kept, weight_sum), share));
+  Tensor grad = sub(mul(softmax(x, 1), unsqueeze(p_scale, 1)),
+                    add(mul(onehot, unsqueeze(mul(row_weight, 1.0 - s), 1)),
+                        mul(mul(unsqueeze(kept, 1), w), share)));
+  return mul(grad, unsqueeze(g, 1));
+}
+
+}  // namespace
+
+void set_fused_cross_entropy_enabled(bool enabled) { fused_cross_entropy = enabled; }
+bool fused_cross_entropy_enabled() { return fused_cross_entropy.load(std::memory_order_relaxed); }
+
+std::tuple<Tensor, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor& target,
+                                              const Tensor& weight, int64_t ignore_index,
+                                              double label_smoothing) {
+  native::CrossEntropyRowsOptions o;
+  o.weight = weight.defined() ? weight.detach() : Tensor();
+  o.ignore_index = ignore_index;
+  o.label_smoothing = label_smoothing;
+  auto [loss, lse, row_weight] = native::cross_entropy_rows(logits, target, o);
+  if (needs_grad({&logits}))
+    record("cross_entropy", {logits}, {loss},
+           [sx = SavedTensor(logits), target, lse, row_weight, o](Grads& g) {
+             const Tensor& x = sx.get();
+             if (autograd::is_grad_enabled()) {  // create_graph: differentiable all the way
+               g.in[0] = cross_entropy_grad_composed(x, target, o.weight, row_weight, o.ignore_index,
+                                                     o.label_smoothing, g.g());
+               return;
+             }
+             g.in[0] = native::cross_entropy_rows_backward(x, target, lse, native::contiguous(g.g()), o);
+           });
+  return {loss, row_weight};
 }
 
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
