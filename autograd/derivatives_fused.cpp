@@ -174,11 +174,11 @@ Tensor layer_norm_normalize(const Tensor& x, double eps) {
            [sx = SavedTensor(x), m = row_mean, r = row_rstd, eps](Grads& g) {
              const Tensor& xv = sx.get();
              if (autograd::is_grad_enabled()) {  // create_graph: differentiable all the way
-               Tensor y2 = normalize_composed(xv, eps);
                const Shape last{xv.dim() - 1};
+               Tensor rstd = rsqrt(add(var(xv, last, 0, true), eps));
+               Tensor y2 = mul(sub(xv, mean(xv, last, true)), rstd);
                Tensor gy = g.g();
-               g.in[0] = mul(rsqrt(add(var(xv, last, 0, true), eps)),
-                             sub(sub(gy, mean(gy, last, true)), mul(y2, mean(mul(gy, y2), last, true))));
+               g.in[0] = mul(rstd, sub(sub(gy, mean(gy, last, true)), mul(y2, mean(mul(gy, y2), last, true))));
                return;
              }
              const int64_t c = xv.size(xv.dim() - 1);
@@ -282,17 +282,17 @@ std::tuple<Tensor, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor
   o.weight = weight.defined() ? weight.detach() : Tensor();
   o.ignore_index = ignore_index;
   o.label_smoothing = label_smoothing;
-  auto [loss, lse, row_weight] = native::cross_entropy_rows(logits, target, o);
+  auto [loss, stats, row_weight] = native::cross_entropy_rows(logits, target, o);
   if (needs_grad({&logits}))
     record("cross_entropy", {logits}, {loss},
-           [sx = SavedTensor(logits), target, lse, row_weight, o](Grads& g) {
+           [sx = SavedTensor(logits), target, stats, row_weight, o](Grads& g) {
              const Tensor& x = sx.get();
              if (autograd::is_grad_enabled()) {  // create_graph: differentiable all the way
                g.in[0] = cross_entropy_grad_composed(x, target, o.weight, row_weight, o.ignore_index,
                                                      o.label_smoothing, g.g());
                return;
              }
-             g.in[0] = native::cross_entropy_rows_backward(x, target, lse, native::contiguous(g.g()), o);
+             g.in[0] = native::cross_entropy_rows_backward(x, target, stats, native::contiguous(g.g()), o);
            });
   return {loss, row_weight};
 }

@@ -58,39 +58,39 @@ bool has_fused_cross_entropy(Device device) {
   return table.cross_entropy_rows && table.cross_entropy_rows_backward;
 }
 
-std::tuple<Tensor, Tensor, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor& target,
+std::tuple<Tensor, CrossEntropyRowStats, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor& target,
                                                       const CrossEntropyRowsOptions& options) {
   check_rows(logits, target, options);
   const Tensor x = contiguous(logits), t = contiguous(target), w = dense_weight(logits, options);
   const Shape rows{x.size(0)};
   Tensor loss = empty(rows, x.dtype(), x.device());
-  Tensor lse = empty(rows, x.dtype(), x.device());
+  CrossEntropyRowStats stats{empty(rows, x.dtype(), x.device()), empty(rows, x.dtype(), x.device())};
   Tensor row_weight = empty(rows, x.dtype(), x.device());
-  if (x.size(0) == 0) return {loss, lse, row_weight};
+  if (x.size(0) == 0) return {loss, stats, row_weight};
   const kernels::IndexCheck r = loss_kernels(x).cross_entropy_rows(
-      args_of(x, w, options), x.data_ptr(), static_cast<const int64_t*>(t.data_ptr()), loss.data_ptr(), lse.data_ptr(),
-      row_weight.data_ptr());
+      args_of(x, w, options), x.data_ptr(), static_cast<const int64_t*>(t.data_ptr()), loss.data_ptr(),
+      stats.max.data_ptr(), stats.log_sum.data_ptr(), row_weight.data_ptr());
   TG_CHECK(r.ok, Index, kOp, ": target ", r.bad_index, " is out of bounds for ", x.size(1),
            " classes (valid: 0 to ", x.size(1) - 1, ", or ignore_index ", options.ignore_index, ")");
-  return {loss, lse, row_weight};
+  return {loss, stats, row_weight};
 }
 
-Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
+Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const CrossEntropyRowStats& stats,
                                    const Tensor& grad_loss, const CrossEntropyRowsOptions& options) {
   check_rows(logits, target, options);
-  for (const Tensor* v : {&lse, &grad_loss}) {
+  for (const Tensor* v : {&stats.max, &stats.log_sum, &grad_loss}) {
     TG_CHECK(v->defined() && v->dim() == 1 && v->size(0) == logits.size(0) && v->dtype() == logits.dtype(),
              Value, kOp, ": expected ", logits.dtype(), " of shape [", logits.size(0), "] for ",
-             v == &lse ? "lse" : "grad_loss", ", got ",
+             v == &grad_loss ? "grad_loss" : "the forward's row statistics", ", got ",
              v->defined() ? shape_str(v->sizes()) : std::string("an undefined tensor"));
     check_same_device(kOp, logits, *v);
   }
   const Tensor x = contiguous(logits), t = contiguous(target), w = dense_weight(logits, options);
-  const Tensor l = contiguous(lse), g = contiguous(grad_loss);
+  const Tensor m = contiguous(stats.max), ls = contiguous(stats.log_sum), g = contiguous(grad_loss);
   Tensor grad = empty(x.sizes(), x.dtype(), x.device());
   if (x.size(0) > 0)
     loss_kernels(x).cross_entropy_rows_backward(args_of(x, w, options), x.data_ptr(), static_cast<const int64_t*>(t.data_ptr()),
-                                                l.data_ptr(), g.data_ptr(), grad.data_ptr());
+                                                m.data_ptr(), ls.data_ptr(), g.data_ptr(), grad.data_ptr());
   return grad;
 }
 

@@ -16,13 +16,18 @@ struct CrossEntropyRowsOptions {
   double label_smoothing = 0.0;
 };
 
-// (loss, lse, row_weight), each [N], for logits [N, C] and int64 class indices target [N]:
-// the contract of kernels::CrossEntropyArgs. A target outside [0, C) that is not ignore_index
+// What the backward needs of each row's log-sum-exp: max + log_sum, each [N].
+struct CrossEntropyRowStats {
+  Tensor max, log_sum;
+};
+
+// (loss, stats, row_weight), for logits [N, C] and int64 class indices target [N]: the contract
+// of kernels::CrossEntropyArgs. A target outside [0, C) that is not ignore_index
 // throws tg::Error (Index) naming "cross_entropy" (on CUDA: at the next synchronization).
-std::tuple<Tensor, Tensor, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor& target,
+std::tuple<Tensor, CrossEntropyRowStats, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor& target,
                                                       const CrossEntropyRowsOptions& options);
-// The gradient w.r.t. the logits of sum(loss * grad_loss), from the forward's lse.
-Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
+// The gradient w.r.t. the logits of sum(loss * grad_loss), from the forward's stats.
+Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const CrossEntropyRowStats& stats,
                                    const Tensor& grad_loss, const CrossEntropyRowsOptions& options);
 
 }  // namespace tg::native

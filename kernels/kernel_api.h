@@ -187,11 +187,13 @@ struct BatchNormArgs {
 };
 
 // Cross-entropy of `rows` dense rows of logits [rows, cols] against class indices target [rows]
-// (int64). Per row, with t = target, lse = log(sum_j exp(x_j)), w = weight (all ones when null)
-// and s = label_smoothing:
+// (int64). Per row, with t = target, lse = log(sum_j exp(x_j)) = max + log_sum (max: the row's
+// largest logit, log_sum = log(sum_j exp(x_j - max))), w = weight (all ones when null) and
+// s = label_smoothing:
 //   loss = (1 - s) * w[t] * (lse - x[t]) + s / cols * sum_j w[j] * (lse - x[j]),
 //   row_weight = w[t] (the mean reduction's denominator); both 0 where t == ignore_index.
-// lse ([rows]) is written for the backward, which writes, with p = exp(x - lse) and g = grad_loss:
+// max and log_sum ([rows]) are written for the backward (kept apart so that p keeps full precision
+// when the logits are large), which writes, with p = exp((x - max) - log_sum) and g = grad_loss:
 //   grad_x[j] = g * ((1 - s) * w[t] * (p[j] - [j == t]) + s / cols * (p[j] * sum_k w[k] - w[j])),
 // 0 on ignored rows. A target outside [0, cols) that is not ignore_index is reported through
 // IndexCheck (the CPU checks every target before writing anything).

@@ -84,9 +84,10 @@ TG_KERNEL(void, batch_norm_backward, (const BatchNormArgs& args, const void* x, 
 
 // ---- softmax cross-entropy (CrossEntropyArgs in kernel_api.h); nullptr: core composes it.
 TG_KERNEL(IndexCheck, cross_entropy_rows, (const CrossEntropyArgs& args, const void* logits,
-          const int64_t* target, void* loss, void* lse, void* row_weight))
+          const int64_t* target, void* loss, void* row_max, void* log_sum, void* row_weight))
 TG_KERNEL(void, cross_entropy_rows_backward, (const CrossEntropyArgs& args, const void* logits,
-          const int64_t* target, const void* lse, const void* grad_loss, void* grad_logits))
+          const int64_t* target, const void* row_max, const void* log_sum, const void* grad_loss,
+          void* grad_logits))
 
 // ---- optimizer steps (AdamStepArgs, SgdStepArgs in kernel_api.h); nullptr: core composes
 // them from ops.

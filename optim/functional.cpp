@@ -3,6 +3,7 @@
 // (plus one when weight decay or maximize changes the gradient).
 #include "functional.h"
 
+#include <atomic>
 #include <cmath>
 
 #include "../autograd/node.h"
@@ -54,14 +55,14 @@ void check_lists(const char* op, size_t n, std::initializer_list<size_t> sizes) 
     TG_CHECK(s == n, Value, op, ": every list must have one entry per parameter (", s, " vs ", n, ")");
 }
 
-bool fused_enabled = true;
+std::atomic<bool> fused_enabled{true};  // read by every step, possibly from several threads
 
 // The kernels of the parameters' device when the fused steps may run: on, and every tensor
 // dense, of the first parameter's floating dtype, device and size (undefined state tensors are
 // still to be created; every gradient must be there). Else nullptr.
 const kernels::KernelTable* fused_kernels(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                                           std::initializer_list<const std::vector<Tensor>*> states) {
-  if (!fused_enabled || params.empty()) return nullptr;
+  if (!fused_enabled.load(std::memory_order_relaxed) || params.empty()) return nullptr;
   const Tensor& first = params[0];
   if (!first.defined() || (first.dtype() != kFloat32 && first.dtype() != kFloat64)) return nullptr;
   auto fits = [&](const Tensor& t, const Tensor& p) {
@@ -148,7 +149,7 @@ bool fused_adam(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
 }  // namespace
 
 void set_fused_steps_enabled(bool enabled) { fused_enabled = enabled; }
-bool fused_steps_enabled() { return fused_enabled; }
+bool fused_steps_enabled() { return fused_enabled.load(std::memory_order_relaxed); }
 
 void sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
          std::vector<Tensor>& momentum_buffers, const SGDOptions& o) {

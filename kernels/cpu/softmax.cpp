@@ -316,7 +316,7 @@ void masked_softmax(const View& out, const View& in, const View& mask) {
 
 // ---- softmax cross-entropy over dense rows (CrossEntropyArgs in kernel_api.h): one pass for the
 // row's log-sum-exp, then the target's term (and the smoothing sum); the backward is one pass
-// writing p = exp(x - lse) scaled, minus the constant terms.
+// writing p = exp((x - max) - log_sum) scaled, minus the constant terms.
 namespace tg::kernels::cpu {
 namespace {
 
@@ -326,8 +326,8 @@ double weight_at(const T* w, int64_t j) {
 }
 
 template <typename T>
-void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, T* loss, T* lse,
-                         T* row_weight) {
+void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, T* loss, T* maxes,
+                         T* log_sum, T* row_weight) {
   const int64_t C = a.cols;
   const T* w = static_cast<const T*>(a.weight);
   const double s = a.label_smoothing;
@@ -336,8 +336,9 @@ void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* t
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * C;
       const T m = row_max(xr, C, 1);
-      const double l = double(m) + std::log(sum_exp(xr, C, 1, m, mc));
-      lse[r] = T(l);
+      const double ls = std::log(sum_exp(xr, C, 1, m, mc)), l = double(m) + ls;
+      maxes[r] = m;
+      log_sum[r] = T(ls);
       const int64_t t = target[r];
       if (t == a.ignore_index) {
         loss[r] = T(0);
@@ -358,8 +359,8 @@ void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* t
 }
 
 template <typename T>
-void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, const T* lse,
-                                  const T* grad_loss, T* grad_x) {
+void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, const T* maxes,
+                                  const T* log_sum, const T* grad_loss, T* grad_x) {
   const int64_t C = a.cols;
   const T* w = static_cast<const T*>(a.weight);
   const double s = a.label_smoothing;
@@ -382,11 +383,11 @@ void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const i
       // grad[j] = scale * p[j] - uniform * w[j], and the target's -(1 - s) * w[t] * g.
       const T scale = T(g * ((1.0 - s) * wt + s / double(C) * weight_sum));
       const T uniform = T(g * s / double(C));
-      const T l = lse[r];
+      const T m = maxes[r], ls = log_sum[r];
       if (w && s > 0.0) {
-        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp(xr[j] - l, mc) - uniform * w[j];
+        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp((xr[j] - m) - ls, mc) - uniform * w[j];
       } else {
-        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp(xr[j] - l, mc) - uniform;
+        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp((xr[j] - m) - ls, mc) - uniform;
       }
       gr[t] -= T(g * (1.0 - s) * wt);
     }
@@ -396,7 +397,7 @@ void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const i
 }  // namespace
 
 IndexCheck cross_entropy_rows(const CrossEntropyArgs& a, const void* logits, const int64_t* target, void* loss,
-                              void* lse, void* row_weight) {
+                              void* row_max, void* log_sum, void* row_weight) {
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t t = target[r];
     if (t != a.ignore_index && (t < 0 || t >= a.cols)) return {false, t};
@@ -404,17 +405,19 @@ IndexCheck cross_entropy_rows(const CrossEntropyArgs& a, const void* logits, con
   dispatch_floating("cross_entropy_rows", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cross_entropy_typed<T>(a, static_cast<const T*>(logits), target, static_cast<T*>(loss),
-                           static_cast<T*>(lse), static_cast<T*>(row_weight));
+                           static_cast<T*>(row_max), static_cast<T*>(log_sum), static_cast<T*>(row_weight));
   });
   return {};
 }
 
 void cross_entropy_rows_backward(const CrossEntropyArgs& a, const void* logits, const int64_t* target,
-                                 const void* lse, const void* grad_loss, void* grad_logits) {
+                                 const void* row_max, const void* log_sum, const void* grad_loss,
+                                 void* grad_logits) {
   dispatch_floating("cross_entropy_rows_backward", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cross_entropy_backward_typed<T>(a, static_cast<const T*>(logits), target, static_cast<const T*>(lse),
-                                    static_cast<const T*>(grad_loss), static_cast<T*>(grad_logits));
+    cross_entropy_backward_typed<T>(a, static_cast<const T*>(logits), target, static_cast<const T*>(row_max),
+                                    static_cast<const T*>(log_sum), static_cast<const T*>(grad_loss),
+                                    static_cast<T*>(grad_logits));
   });
 }
 

@@ -553,8 +553,8 @@ __device__ inline T weight_at(const T* w, i64 j) {
 
 template <typename T>
 __global__ void __launch_bounds__(kWarpBlock)
-    cross_entropy_warps(CrossEntropyArgs a, const T* x, const int64_t* target, T* loss, T* lse,
-                        T* row_weight, IndexErrorRecord* rec) {
+    cross_entropy_warps(CrossEntropyArgs a, const T* x, const int64_t* target, T* loss, T* row_max,
+                        T* log_sum, T* row_weight, IndexErrorRecord* rec) {
   const int lane = threadIdx.x & 31;
   const i64 nwarps = (i64(gridDim.x) * blockDim.x) >> 5;
   const T* w = static_cast<const T*>(a.weight);
@@ -566,7 +566,7 @@ __global__ void __launch_bounds__(kWarpBlock)
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
       merge_ms(m, sum, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, sum, o));
-    const T l = m + dlog(sum);
+    const T ls = dlog(sum), l = m + ls;
     const int64_t t = target[r];
     const bool ignored = t == a.ignore_index;
     const bool bad = !ignored && (t < 0 || t >= a.cols);
@@ -576,7 +576,8 @@ __global__ void __launch_bounds__(kWarpBlock)
       smooth = group_sum<32>(smooth);
     }
     if (lane != 0) continue;
-    lse[r] = l;
+    row_max[r] = m;
+    log_sum[r] = ls;
     if (bad) report_bad_index(rec, IndexErrorKind::CrossEntropy, t, a.cols);
     if (ignored || bad) {
       loss[r] = T(0);
@@ -591,8 +592,8 @@ __global__ void __launch_bounds__(kWarpBlock)
 
 template <typename T>
 __global__ void __launch_bounds__(kWarpBlock)
-    cross_entropy_backward_warps(CrossEntropyArgs a, const T* x, const int64_t* target, const T* lse,
-                                 const T* grad_loss, T* grad_x) {
+    cross_entropy_backward_warps(CrossEntropyArgs a, const T* x, const int64_t* target, const T* row_max,
+                                 const T* log_sum, const T* grad_loss, T* grad_x) {
   const int lane = threadIdx.x & 31;
   const i64 nwarps = (i64(gridDim.x) * blockDim.x) >> 5;
   const T* w = static_cast<const T*>(a.weight);
@@ -611,11 +612,11 @@ __global__ void __launch_bounds__(kWarpBlock)
       for (i64 j = lane; j < a.cols; j += 32) gr[j] = T(0);
       continue;
     }
-    const T g = grad_loss[r], wt = weight_at(w, t), l = lse[r];
+    const T g = grad_loss[r], wt = weight_at(w, t), m = row_max[r], ls = log_sum[r];
     const T scale = g * ((T(1) - s) * wt + s / C * weight_sum), uniform = g * s / C;
     const T target_term = g * (T(1) - s) * wt;
     for (i64 j = lane; j < a.cols; j += 32)
-      gr[j] = scale * dexp(xr[j] - l) - uniform * weight_at(w, j) - (j == t ? target_term : T(0));
+      gr[j] = scale * dexp((xr[j] - m) - ls) - uniform * weight_at(w, j) - (j == t ? target_term : T(0));
   }
 }
 
@@ -664,26 +665,27 @@ void masked_softmax(const View& out, const View& in, const View& mask) {
 }
 
 IndexCheck cross_entropy_rows(const CrossEntropyArgs& a, const void* logits, const int64_t* target, void* loss,
-                              void* lse, void* row_weight) {
+                              void* row_max, void* log_sum, void* row_weight) {
   dispatch_floating("cross_entropy_rows", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (a.rows == 0) return;
     cross_entropy_warps<T><<<warp_row_blocks(a.rows), kWarpBlock, 0, stream()>>>(
-        a, static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(lse),
-        static_cast<T*>(row_weight), index_error_record());
+        a, static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(row_max),
+        static_cast<T*>(log_sum), static_cast<T*>(row_weight), index_error_record());
     check_launch("cross_entropy_rows");
   });
   return {};
 }
 
 void cross_entropy_rows_backward(const CrossEntropyArgs& a, const void* logits, const int64_t* target,
-                                 const void* lse, const void* grad_loss, void* grad_logits) {
+                                 const void* row_max, const void* log_sum, const void* grad_loss,
+                                 void* grad_logits) {
   dispatch_floating("cross_entropy_rows_backward", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (a.rows == 0) return;
     cross_entropy_backward_warps<T><<<warp_row_blocks(a.rows), kWarpBlock, 0, stream()>>>(
-        a, static_cast<const T*>(logits), target, static_cast<const T*>(lse), static_cast<const T*>(grad_loss),
-        static_cast<T*>(grad_logits));
+        a, static_cast<const T*>(logits), target, static_cast<const T*>(row_max), static_cast<const T*>(log_sum),
+        static_cast<const T*>(grad_loss), static_cast<T*>(grad_logits));
     check_launch("cross_entropy_rows_backward");
   });
 }

@@ -66,6 +66,17 @@ TEST(FusedCrossEntropy, HandDerivedValueAndGradient) {
                1e-6, "gradient");
 }
 
+// Logits near 1e4 in float32: the backward's probabilities come from (x - max) - log_sum, not
+// from x - lse with lse rounded to float32 (an ulp of 1e4 would move them by 2e-4).
+TEST(FusedCrossEntropy, LargeLogitsKeepTheGradientExact) {
+  Tensor x = tensor(std::vector<double>{1e4, -1e4, 0, 1e4, 1e4, -1e4}, {2, 3}, kFloat32).requires_grad_();
+  Tensor loss = F::cross_entropy(x, tensor(std::vector<int64_t>{1, 2}, {2}), {.reduction = "none"});
+  expect_close(loss, tensor(std::vector<double>{2e4, 2e4 + std::log(2.0)}, {2}, kFloat64), 1e-7, "loss");
+  sum(loss).backward();
+  const std::vector<double> want{1, -1, 0, 0.5, 0.5, -1}, got = x.grad().to_vector<double>();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+}
+
 TEST(FusedCrossEntropy, IsOneNodeWithUnreducedLoss) {
   Tensor x = randn({4, 5}).requires_grad_();
   Tensor loss = F::cross_entropy(x, tensor(std::vector<int64_t>{0, 1, 2, 3}, {4}), {.reduction = "none"});
