@@ -325,6 +325,33 @@ double weight_at(const T* w, int64_t j) {
   return w ? double(w[j]) : 1.0;
 }
 
+// A row's max and log(sum(exp(x - max))), compiled for AVX2 as well.
+template <typename T>
+TG_SIMD_CLONES void row_log_sum_exp(const T* x, int64_t n, MathConsts mc, T& max, double& log_sum) {
+  max = row_max(x, n, 1);
+  // sum_exp's loop written out here, so that it is part of this clone.
+  constexpr int64_t kChunk = 256;
+  T buf[kChunk];
+  double sum = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t c = std::min(kChunk, n - i0);
+    for (int64_t i = 0; i < c; ++i) buf[i] = fexp(x[i0 + i] - max, mc);
+    sum += lane_sum(buf, c);
+  }
+  log_sum = std::log(sum);
+}
+
+// g[j] = scale * exp((x[j] - max) - log_sum) - uniform * (w ? w[j] : 1), compiled for AVX2 as well.
+template <typename T>
+TG_SIMD_CLONES void cross_entropy_row_grad(const T* x, int64_t n, T max, T log_sum, T scale, T uniform,
+                                           const T* w, MathConsts mc, T* g) {
+  if (w) {
+    for (int64_t j = 0; j < n; ++j) g[j] = scale * fexp((x[j] - max) - log_sum, mc) - uniform * w[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) g[j] = scale * fexp((x[j] - max) - log_sum, mc) - uniform;
+  }
+}
+
 template <typename T>
 void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* target, T* loss, T* maxes,
                          T* log_sum, T* row_weight) {
@@ -335,8 +362,10 @@ void cross_entropy_typed(const CrossEntropyArgs& a, const T* x, const int64_t* t
   parallel_range(a.rows, std::max<int64_t>(1, kHeavyGrain / C), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * C;
-      const T m = row_max(xr, C, 1);
-      const double ls = std::log(sum_exp(xr, C, 1, m, mc)), l = double(m) + ls;
+      T m;
+      double ls;
+      row_log_sum_exp(xr, C, mc, m, ls);
+      const double l = double(m) + ls;
       maxes[r] = m;
       log_sum[r] = T(ls);
       const int64_t t = target[r];
@@ -383,12 +412,7 @@ void cross_entropy_backward_typed(const CrossEntropyArgs& a, const T* x, const i
       // grad[j] = scale * p[j] - uniform * w[j], and the target's -(1 - s) * w[t] * g.
       const T scale = T(g * ((1.0 - s) * wt + s / double(C) * weight_sum));
       const T uniform = T(g * s / double(C));
-      const T m = maxes[r], ls = log_sum[r];
-      if (w && s > 0.0) {
-        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp((xr[j] - m) - ls, mc) - uniform * w[j];
-      } else {
-        for (int64_t j = 0; j < C; ++j) gr[j] = scale * fexp((xr[j] - m) - ls, mc) - uniform;
-      }
+      cross_entropy_row_grad(xr, C, maxes[r], log_sum[r], scale, uniform, s > 0.0 ? w : nullptr, mc, gr);
       gr[t] -= T(g * (1.0 - s) * wt);
     }
   });
