@@ -210,8 +210,8 @@ class Optimizer:
 def _check_implementation_flags(where, foreach=None, fused=None, differentiable=False,
                                 capturable=False):
     """PyTorch's implementation switches. foreach and fused only pick how PyTorch loops over the
-    parameters: tapegrad's step already updates them all in one pass where it can, with the same
-    values, so any setting is accepted. differentiable and capturable change what a step is."""
+    parameters, not the values: tapegrad picks its own loop (one fused pass for SGD, Adam and
+    AdamW), so any setting is accepted. differentiable and capturable change what a step is."""
     for name, v in (("foreach", foreach), ("fused", fused)):
         if v is not None and not isinstance(v, bool):
             raise TypeError(f"{where}: {name} must be None or a bool, got {type(v).__name__}")
