@@ -230,7 +230,7 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_fused(const Tensor& x, const Tenso
                                        training, eps);
   if (needs_grad({&x, &weight, &bias}))
     record("batch_norm", {x, weight, bias}, {y},
-           [sx = SavedTensor(x), sw = SavedTensor(weight), stats, training, eps](Grads& g) {
+           [sx = SavedTensor(x), sw = SavedTensor(weight), stats = stats, training, eps](Grads& g) {
              const Tensor& xv = sx.get();
              const Tensor w = sw.defined() ? sw.get() : Tensor();
              if (autograd::is_grad_enabled()) return batch_norm_grads_composed(xv, w, stats, training, eps, g);
@@ -285,7 +285,7 @@ std::tuple<Tensor, Tensor> cross_entropy_rows(const Tensor& logits, const Tensor
   auto [loss, stats, row_weight] = native::cross_entropy_rows(logits, target, o);
   if (needs_grad({&logits}))
     record("cross_entropy", {logits}, {loss},
-           [sx = SavedTensor(logits), target, stats, row_weight, o](Grads& g) {
+           [sx = SavedTensor(logits), target, stats = stats, row_weight = row_weight, o](Grads& g) {
              const Tensor& x = sx.get();
              if (autograd::is_grad_enabled()) {  // create_graph: differentiable all the way
                g.in[0] = cross_entropy_grad_composed(x, target, o.weight, row_weight, o.ignore_index,
