@@ -1,8 +1,9 @@
 // The fused ops of functions_fused.h (recurrent-cell steps, layer norm's normalization, batch
-// normalization, softmax cross-entropy) and unbind, each with its backward formula. A cell step is one node: its forward and first-order backward are the fused kernels
-// of core/native_rnn.h where the device has them; the composed forms below are the same
-// formulas written with differentiable ops, used on other devices and under create_graph (so
-// that gradients of gradients are on the tape).
+// normalization, softmax cross-entropy) and unbind, each with its backward formula. Each fused
+// op is one node: its forward and first-order backward are the device's fused kernels (core's
+// native_rnn, native_norm, native_loss) where it has them; the composed forms below are the
+// same formulas written with differentiable ops, used elsewhere and under create_graph (so that
+// gradients of gradients are on the tape).
 #include <atomic>
 #include <tuple>
 

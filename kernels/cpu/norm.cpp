@@ -57,27 +57,12 @@ void layer_norm_rows_backward(const LayerNormArgs& a, const void* x, const void*
   });
 }
 
-
 namespace {
 
 // Visits channel c's values of x [batch, channels, inner]: f(offset of a run of `inner`).
 template <typename F>
 void for_each_run(const BatchNormArgs& a, int64_t c, F&& f) {
   for (int64_t n = 0; n < a.batch; ++n) f((n * a.channels + c) * a.inner);
-}
-
-// sum_i f(i) over [0, n) in double with independent lanes, so that the loop vectorizes.
-template <typename F>
-double lane_sum(int64_t n, F&& f) {
-  constexpr int kLanes = 8;
-  double lane[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += f(i + j);
-  double sum = 0;
-  for (int j = 0; j < kLanes; ++j) sum += lane[j];
-  for (; i < n; ++i) sum += f(i);
-  return sum;
 }
 
 template <typename T>

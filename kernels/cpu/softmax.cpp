@@ -13,8 +13,6 @@
 namespace tg::kernels::cpu {
 namespace {
 
-constexpr int kLanes = 8;
-
 // Row layout: outer dims as a plan of N operands; the last dim is length L with per-operand
 // strides.
 template <int N>
@@ -79,20 +77,14 @@ inline T row_max(const T* x, int64_t n, int64_t s) {
 
 // Sum of a contiguous row in double with independent lanes (vectorizes).
 template <typename T>
-inline double lane_sum(const T* v, int64_t n) {
-  double lane[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += double(v[i + j]);
-  double sum = 0.0;
-  for (int j = 0; j < kLanes; ++j) sum += lane[j];
-  for (; i < n; ++i) sum += double(v[i]);
-  return sum;
+inline double array_sum(const T* v, int64_t n) {
+  return lane_sum(n, [v](int64_t i) { return double(v[i]); });
 }
 
-// sum_i exp(x[i * s] - m), the exps computed a chunk at a time into a local buffer.
+// sum_i exp(x[i * s] - m), the exps computed a chunk at a time into a local buffer. Always
+// inlined, so that it is compiled into its callers' AVX2 clones.
 template <typename T>
-inline double sum_exp(const T* x, int64_t n, int64_t s, T m, MathConsts mc) {
+__attribute__((always_inline)) inline double sum_exp(const T* x, int64_t n, int64_t s, T m, MathConsts mc) {
   constexpr int64_t kChunk = 256;
   T buf[kChunk];
   double sum = 0.0;
@@ -104,7 +96,7 @@ inline double sum_exp(const T* x, int64_t n, int64_t s, T m, MathConsts mc) {
     } else {
       for (int64_t i = 0; i < c; ++i) buf[i] = fexp(xs[i * s] - m, mc);
     }
-    sum += lane_sum(buf, c);
+    sum += array_sum(buf, c);
   }
   return sum;
 }
@@ -119,7 +111,7 @@ TG_SIMD_CLONES void softmax_row_unit(bool log, const T* x, T* y, int64_t L, Math
     if (y != x) {
       // The output row as scratch for the exps.
       for (int64_t i = 0; i < L; ++i) y[i] = fexp(x[i] - m, mc);
-      sum = lane_sum(y, L);
+      sum = array_sum(y, L);
     } else {
       sum = sum_exp(x, L, 1, m, mc);
     }
@@ -128,7 +120,7 @@ TG_SIMD_CLONES void softmax_row_unit(bool log, const T* x, T* y, int64_t L, Math
   } else {
     // exp into the output row (element i is read before it is written, so in place is fine).
     for (int64_t i = 0; i < L; ++i) y[i] = fexp(x[i] - m, mc);
-    const T inv = static_cast<T>(1.0 / lane_sum(y, L));
+    const T inv = static_cast<T>(1.0 / array_sum(y, L));
     for (int64_t i = 0; i < L; ++i) y[i] *= inv;
   }
 }
@@ -167,7 +159,7 @@ void softmax_typed(bool log, const View& out, const View& in) {
 template <typename T>
 TG_SIMD_CLONES void log_softmax_backward_row_unit(T* gi, const T* g, const T* y, int64_t L,
                                                   MathConsts mc) {
-  const T s = static_cast<T>(lane_sum(g, L));
+  const T s = static_cast<T>(array_sum(g, L));
   for (int64_t i = 0; i < L; ++i) gi[i] = g[i] - fexp(y[i], mc) * s;
 }
 
@@ -196,12 +188,7 @@ void softmax_backward_typed(bool log, const View& grad_in, const View& grad_out,
       // grad_in = y * (g - sum(g * y))
       double sum = 0.0;
       if (unit) {
-        double lane[kLanes] = {};
-        int64_t i = 0;
-        for (; i + kLanes <= L; i += kLanes)
-          for (int j = 0; j < kLanes; ++j) lane[j] += double(g[i + j]) * double(y[i + j]);
-        for (int j = 0; j < kLanes; ++j) sum += lane[j];
-        for (; i < L; ++i) sum += double(g[i]) * double(y[i]);
+        sum = lane_sum(L, [&](int64_t i) { return double(g[i]) * double(y[i]); });
       } else {
         for (int64_t i = 0; i < L; ++i) sum += double(g[i * sg]) * double(y[i * sy]);
       }
@@ -329,16 +316,7 @@ double weight_at(const T* w, int64_t j) {
 template <typename T>
 TG_SIMD_CLONES void row_log_sum_exp(const T* x, int64_t n, MathConsts mc, T& max, double& log_sum) {
   max = row_max(x, n, 1);
-  // sum_exp's loop written out here, so that it is part of this clone.
-  constexpr int64_t kChunk = 256;
-  T buf[kChunk];
-  double sum = 0.0;
-  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
-    const int64_t c = std::min(kChunk, n - i0);
-    for (int64_t i = 0; i < c; ++i) buf[i] = fexp(x[i0 + i] - max, mc);
-    sum += lane_sum(buf, c);
-  }
-  log_sum = std::log(sum);
+  log_sum = std::log(sum_exp(x, n, 1, max, mc));
 }
 
 // g[j] = scale * exp((x[j] - max) - log_sum) - uniform * (w ? w[j] : 1), compiled for AVX2 as well.

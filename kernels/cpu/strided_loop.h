@@ -22,6 +22,20 @@ namespace tg::kernels::cpu {
 // Below this many elements a loop runs on the calling thread only.
 constexpr int64_t kParallelGrain = 32768;
 
+// sum_i f(i) over [0, n) in double with 8 independent lanes, so that the loop vectorizes.
+template <typename F>
+inline double lane_sum(int64_t n, F&& f) {
+  constexpr int kSumLanes = 8;
+  double lane[kSumLanes] = {};
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int j = 0; j < kSumLanes; ++j) lane[j] += f(i + j);
+  double sum = 0.0;
+  for (int j = 0; j < kSumLanes; ++j) sum += lane[j];
+  for (; i < n; ++i) sum += f(i);
+  return sum;
+}
+
 [[noreturn]] inline void unsupported(const char* what, DType t) {
   static const char* names[] = {"float32", "float64", "int64", "bool"};
   throw std::invalid_argument(std::string("tapegrad cpu kernel: ") + what +
