@@ -8,6 +8,7 @@
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <optional>
 
 #include <omp.h>
 
@@ -612,15 +613,17 @@ struct GemmOperand {
   Tensor keep;  // holds a contiguous copy alive when one was needed
   const void* data = nullptr;
   bool trans = false;
-  int64_t ld = 0, batch_stride = 0;
+  int64_t ld = 0, batch_stride = 0, outer_stride = 0;
 };
 
-// `t` read as a [batch, rows, cols] GEMM operand with the given strides, without copying when
-// its layout allows (a copy is contiguous in t's own shape, which reads the same way).
-GemmOperand gemm_operand(const Tensor& t, int64_t batch, int64_t rows, int64_t cols, int64_t s0,
-                         int64_t s_r, int64_t s_c) {
+// `t` read as an [outer, batch, rows, cols] GEMM operand with the given strides, without copying
+// when its layout allows (a copy is contiguous in t's own shape, whose batch dims are the
+// outer ones followed by the inner ones, so it reads the same way).
+GemmOperand gemm_operand(const Tensor& t, int64_t outer, int64_t batch, int64_t s_outer,
+                         int64_t s0, int64_t rows, int64_t cols, int64_t s_r, int64_t s_c) {
   GemmOperand op;
   op.batch_stride = batch == 1 ? 0 : s0;
+  op.outer_stride = outer == 1 ? 0 : s_outer;
   if ((s_c == 1 || cols == 1) && (rows == 1 || s_r >= std::max<int64_t>(cols, 1))) {
     op.data = t.data_ptr();
     op.ld = rows == 1 ? std::max<int64_t>(cols, 1) : s_r;
@@ -638,16 +641,17 @@ GemmOperand gemm_operand(const Tensor& t, int64_t batch, int64_t rows, int64_t c
   op.data = op.keep.data_ptr();
   op.ld = std::max<int64_t>(cols, 1);
   op.batch_stride = batch == 1 ? 0 : rows * cols;
+  op.outer_stride = outer == 1 ? 0 : batch * rows * cols;
   return op;
 }
 
 GemmOperand gemm_operand(const Tensor& t) {
-  return gemm_operand(t, t.sizes()[0], t.sizes()[1], t.sizes()[2], t.strides()[0], t.strides()[1],
-                      t.strides()[2]);
+  return gemm_operand(t, 1, t.sizes()[0], 0, t.strides()[0], t.sizes()[1], t.sizes()[2],
+                      t.strides()[1], t.strides()[2]);
 }
 
 void run_gemm(const char* op, const GemmOperand& ga, const GemmOperand& gb, Tensor& out,
-              int64_t batch, int64_t m, int64_t n, int64_t k, bool accumulate) {
+              int64_t outer, int64_t batch, int64_t m, int64_t n, int64_t k, bool accumulate) {
   kernels::GemmArgs args;
   args.dtype = out.dtype();
   args.trans_a = ga.trans;
@@ -656,15 +660,19 @@ void run_gemm(const char* op, const GemmOperand& ga, const GemmOperand& gb, Tens
   args.n = n;
   args.k = k;
   args.batch = batch;
+  args.outer = outer;
   args.a = ga.data;
   args.lda = ga.ld;
   args.stride_a = ga.batch_stride;
+  args.outer_stride_a = ga.outer_stride;
   args.b = gb.data;
   args.ldb = gb.ld;
   args.stride_b = gb.batch_stride;
+  args.outer_stride_b = gb.outer_stride;
   args.c = out.data_ptr();
   args.ldc = n;
   args.stride_c = m * n;
+  args.outer_stride_c = batch * m * n;
   args.beta = accumulate ? 1.0 : 0.0;
   kernels_for(op, out.device()).gemm(args);
 }
@@ -674,7 +682,7 @@ Tensor batched_mm(const Tensor& a, const Tensor& b, Tensor out = Tensor(), bool 
   const int64_t batch = a.sizes()[0], m = a.sizes()[1], k = a.sizes()[2], n = b.sizes()[2];
   if (!out.defined()) out = empty({batch, m, n}, a.dtype(), a.device());
   if (out.numel() == 0) return out;
-  run_gemm("matmul", gemm_operand(a), gemm_operand(b), out, batch, m, n, k, accumulate);
+  run_gemm("matmul", gemm_operand(a), gemm_operand(b), out, 1, batch, m, n, k, accumulate);
   return out;
 }
 
@@ -691,17 +699,62 @@ Tensor matmul_2d(const Tensor& a, const Tensor& b) {
   if (!b_vec) out_shape.push_back(n);
   Tensor out = empty(out_shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
-  const GemmOperand ga = a_vec ? gemm_operand(a, 1, 1, k, 0, k, a.strides()[0])
-                               : gemm_operand(a, 1, m, k, 0, a.strides()[0], a.strides()[1]);
-  const GemmOperand gb = b_vec ? gemm_operand(b, 1, k, 1, 0, b.strides()[0], 1)
-                               : gemm_operand(b, 1, k, n, 0, b.strides()[0], b.strides()[1]);
-  run_gemm("matmul", ga, gb, out, 1, m, n, k, false);
+  const GemmOperand ga = a_vec ? gemm_operand(a, 1, 1, 0, 0, 1, k, k, a.strides()[0])
+                               : gemm_operand(a, 1, 1, 0, 0, m, k, a.strides()[0], a.strides()[1]);
+  const GemmOperand gb = b_vec ? gemm_operand(b, 1, 1, 0, 0, k, 1, b.strides()[0], 1)
+                               : gemm_operand(b, 1, 1, 0, 0, k, n, b.strides()[0], b.strides()[1]);
+  run_gemm("matmul", ga, gb, out, 1, 1, m, n, k, false);
   return out;
 }
 
-Tensor flatten_batch(const Tensor& t, int64_t batch) {
-  const int64_t r = t.sizes()[t.dim() - 2], c = t.sizes()[t.dim() - 1];
-  return reshape(t, {batch, r, c});
+// The one stride that steps through batch dims [lo, hi) of t as a single dim (dims of size 1
+// ignored; 0 when none is left), or nothing when they do not merge.
+std::optional<int64_t> merged_batch_stride(const Tensor& t, size_t lo, size_t hi) {
+  std::optional<int64_t> inner;
+  int64_t next = 0;  // the stride the next outer dim needs to continue the run
+  for (size_t d = hi; d-- > lo;) {
+    const int64_t size = t.sizes()[d], stride = t.strides()[d];
+    if (size == 1) continue;
+    if (inner && stride != next) return std::nullopt;
+    if (!inner) inner = stride;
+    next = stride * size;
+  }
+  return inner.value_or(0);
+}
+
+bool batch_splits_at(const Tensor& t, size_t split, size_t dims) {
+  return merged_batch_stride(t, 0, split) && merged_batch_stride(t, split, dims);
+}
+
+// `a` [batch..., M, K] @ `b` [batch..., K, N] (equal batch shapes) as one GEMM call. The batch
+// dims are split into an outer and an inner level, each with one stride per operand, where the
+// operands' layouts allow (attention's heads: [N, H, T, d] views of [N, T, E]); an operand that
+// fits no split is copied. On CUDA the batch stays one level (there the outer level is a launch
+// per item, which costs more than the copy).
+Tensor batched_matmul(Tensor a, Tensor b) {
+  const size_t dims = a.dim() - 2;
+  const int64_t m = a.sizes()[dims], k = a.sizes()[dims + 1], n = b.sizes()[dims + 1];
+  size_t split = 0;
+  int misfits = !batch_splits_at(a, 0, dims) + !batch_splits_at(b, 0, dims);
+  for (size_t s = 1; misfits > 0 && s < dims && a.device().is_cpu(); ++s) {
+    const int here = !batch_splits_at(a, s, dims) + !batch_splits_at(b, s, dims);
+    if (here < misfits) split = s, misfits = here;
+  }
+  if (!batch_splits_at(a, split, dims)) a = clone(a);
+  if (!batch_splits_at(b, split, dims)) b = clone(b);
+  Shape out_shape(a.sizes().begin(), a.sizes().begin() + dims);
+  const int64_t outer = numel_of(Shape(out_shape.begin(), out_shape.begin() + split));
+  const int64_t batch = numel_of(out_shape) / std::max<int64_t>(outer, 1);
+  out_shape.insert(out_shape.end(), {m, n});
+  Tensor out = empty(out_shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  auto operand = [&](const Tensor& t, int64_t rows, int64_t cols) {
+    return gemm_operand(t, outer, batch, *merged_batch_stride(t, 0, split),
+                        *merged_batch_stride(t, split, dims), rows, cols, t.strides()[dims],
+                        t.strides()[dims + 1]);
+  };
+  run_gemm("matmul", operand(a, m, k), operand(b, k, n), out, outer, batch, m, n, k, false);
+  return out;
 }
 
 }  // namespace
@@ -738,11 +791,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                " and ", b.sizes(), " cannot be broadcast (", da, " vs ", db, ")");
     }
     out_shape = broadcast_shapes("matmul", batch_a, batch_b);
-    const int64_t batch = numel_of(out_shape);
     Shape sa = out_shape, sb = out_shape;
     sa.insert(sa.end(), {m, k});
     sb.insert(sb.end(), {k, n});
-    out = batched_mm(flatten_batch(expand(a2, sa), batch), flatten_batch(expand(b2, sb), batch));
+    out = batched_matmul(expand(a2, sa), expand(b2, sb));
   }
   if (a.dim() > 1) out_shape.push_back(m);
   if (b.dim() > 1) out_shape.push_back(n);

@@ -84,16 +84,24 @@ enum class RandomKind : uint8_t {
   Bernoulli // 1 with probability a
 };
 
-// Row-major batched GEMM: C[i] = alpha * op(A[i]) @ op(B[i]) + beta * C[i], i < batch.
+// Row-major batched GEMM: C[i] = alpha * op(A[i]) @ op(B[i]) + beta * C[i], i < items().
 // op(A) is M x K, op(B) is K x N. trans_a means A is stored K x M (lda >= M).
+// The batch has two levels so that views like attention's heads ([N, H, T, d] of an [N, T, E]
+// buffer: N and H have no single stride) are read in place: item o * batch + i, o < outer,
+// starts at o * outer_stride_x + i * stride_x (in elements).
 struct GemmArgs {
   DType dtype = DType::Float32;
   bool trans_a = false, trans_b = false;
-  int64_t m = 0, n = 0, k = 0, batch = 1;
-  const void* a = nullptr; int64_t lda = 0, stride_a = 0;
-  const void* b = nullptr; int64_t ldb = 0, stride_b = 0;
-  void* c = nullptr; int64_t ldc = 0, stride_c = 0;
+  int64_t m = 0, n = 0, k = 0, batch = 1, outer = 1;
+  const void* a = nullptr; int64_t lda = 0, stride_a = 0, outer_stride_a = 0;
+  const void* b = nullptr; int64_t ldb = 0, stride_b = 0, outer_stride_b = 0;
+  void* c = nullptr; int64_t ldc = 0, stride_c = 0, outer_stride_c = 0;
   double alpha = 1.0, beta = 0.0;
+
+  int64_t items() const { return outer * batch; }
+  int64_t offset_a(int64_t item) const { return item / batch * outer_stride_a + item % batch * stride_a; }
+  int64_t offset_b(int64_t item) const { return item / batch * outer_stride_b + item % batch * stride_b; }
+  int64_t offset_c(int64_t item) const { return item / batch * outer_stride_c + item % batch * stride_c; }
 };
 
 // Result of a kernel that reads user-supplied indices: ok, or the first offending value.

@@ -196,7 +196,7 @@ template <typename T>
 void gemm_blocked(const GemmArgs& g) {
   using B = Blocking<T>;
   constexpr int MR = B::MR, NR = B::NR;
-  const int64_t m = g.m, n = g.n, k = g.k, batch = g.batch;
+  const int64_t m = g.m, n = g.n, k = g.k, batch = g.items();
   if (m <= 0 || n <= 0 || batch <= 0) return;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   const T* A = static_cast<const T*>(g.a);
@@ -205,7 +205,7 @@ void gemm_blocked(const GemmArgs& g) {
 
   if (k <= 0 || alpha == T(0)) {
     // C = beta * C; A and B are not read.
-    parallel_items(batch, m * n, [&](int64_t bi) { scale_c(C + bi * g.stride_c, g.ldc, m, n, beta); });
+    parallel_items(batch, m * n, [&](int64_t bi) { scale_c(C + g.offset_c(bi), g.ldc, m, n, beta); });
     return;
   }
 
@@ -224,6 +224,7 @@ void gemm_blocked(const GemmArgs& g) {
   }
   const int64_t tiles_n = (n + nc - 1) / nc;
   const int64_t tasks = batch * tiles_m * tiles_n;
+  const bool b_shared = g.stride_b == 0 && (g.outer == 1 || g.outer_stride_b == 0);
 
   auto worker = [&](int64_t t_begin, int64_t t_end) {
     auto abuf = aligned_buffer<T>(mc * kc_max);
@@ -236,9 +237,9 @@ void gemm_blocked(const GemmArgs& g) {
       const int64_t im = t % tiles_m;
       const int64_t jn = (t / tiles_m) % tiles_n;
       const int64_t bi = t / (tiles_m * tiles_n);
-      const T* a = A + bi * g.stride_a;
-      const T* b = Bm + bi * g.stride_b;
-      T* c = C + bi * g.stride_c;
+      const T* a = A + g.offset_a(bi);
+      const T* b = Bm + g.offset_b(bi);
+      T* c = C + g.offset_c(bi);
       const int64_t i0 = im * mc, j0 = jn * nc;
       const int64_t mcur = std::min(mc, m - i0), ncur = std::min(nc, n - j0);
       const int64_t mpad = (mcur + MR - 1) / MR * MR, npad = (ncur + NR - 1) / NR * NR;
@@ -247,7 +248,7 @@ void gemm_blocked(const GemmArgs& g) {
         const int64_t b_key = bi * tiles_n + jn;
         const bool single_k = kc_max >= k;
         // With a stride-0 batch B every batch item shares the same packed panel too.
-        const int64_t key = g.stride_b == 0 ? jn : b_key;
+        const int64_t key = b_shared ? jn : b_key;
         if (!(single_k && packed_b == key)) {
           pack_b<T, NR>(b, g.ldb, g.trans_b, n, j0, npad, p0, kc, bp);
           packed_b = single_k ? key : -1;
@@ -275,7 +276,7 @@ void gemm_blocked(const GemmArgs& g) {
 // Whether the arguments are within what (row-major) CBLAS accepts.
 bool cblas_ok(const GemmArgs& g) {
   if (g.dtype != DType::Float32 && g.dtype != DType::Float64) return false;
-  if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.batch <= 0) return false;
+  if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.items() <= 0) return false;
   const int64_t lim = INT_MAX;
   if (g.m > lim || g.n > lim || g.k > lim || g.lda > lim || g.ldb > lim || g.ldc > lim) return false;
   const int64_t a_cols = g.trans_a ? g.m : g.k;
@@ -337,12 +338,12 @@ void gemm_blas(const GemmArgs& g) {
   const T* A = static_cast<const T*>(g.a);
   const T* B = static_cast<const T*>(g.b);
   T* C = static_cast<T*>(g.c);
-  const int64_t m = g.m, n = g.n, batch = g.batch;
+  const int64_t m = g.m, n = g.n, batch = g.items();
   const double work = double(m) * double(n) * double(g.k) * double(batch);
   const int64_t threads = max_threads();
   if (threads <= 1 || work < 262144.0 || omp_in_parallel()) {
     for (int64_t i = 0; i < batch; ++i)
-      blas_call<T>(g, m, n, A + i * g.stride_a, B + i * g.stride_b, C + i * g.stride_c);
+      blas_call<T>(g, m, n, A + g.offset_a(i), B + g.offset_b(i), C + g.offset_c(i));
     return;
   }
   // Tasks: each batch item is cut into `pieces` row blocks (or column blocks when C is wide)
@@ -358,9 +359,9 @@ void gemm_blas(const GemmArgs& g) {
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t bi = t / pieces, pc = t % pieces;
     const int64_t lo = edge * pc / pieces, hi = edge * (pc + 1) / pieces;
-    const T* a = A + bi * g.stride_a;
-    const T* b = B + bi * g.stride_b;
-    T* c = C + bi * g.stride_c;
+    const T* a = A + g.offset_a(bi);
+    const T* b = B + g.offset_b(bi);
+    T* c = C + g.offset_c(bi);
     if (by_rows) {
       // Rows [lo, hi) of op(A) and C.
       blas_call<T>(g, hi - lo, n, g.trans_a ? a + lo : a + lo * g.lda, b, c + lo * g.ldc);

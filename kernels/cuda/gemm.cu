@@ -701,7 +701,21 @@ void gemm_typed(const GemmArgs& g) {
 
 void gemm(const GemmArgs& g) {
   if (g.dtype == DType::Bool) unsupported("gemm", g.dtype);
-  if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
+  if (g.m <= 0 || g.n <= 0 || g.items() <= 0) return;
+  if (g.outer > 1) {
+    // A launch per outer item (cuBLAS has no two-level strided batch). core's matmul copies
+    // such operands into one level on CUDA instead, where a copy is cheaper than the launches.
+    const i64 elem = static_cast<i64>(dtype_size(g.dtype));
+    for (i64 o = 0; o < g.outer; ++o) {
+      GemmArgs one = g;
+      one.outer = 1;
+      one.a = static_cast<const char*>(g.a) + o * g.outer_stride_a * elem;
+      one.b = static_cast<const char*>(g.b) + o * g.outer_stride_b * elem;
+      one.c = static_cast<char*>(g.c) + o * g.outer_stride_c * elem;
+      gemm(one);
+    }
+    return;
+  }
   switch (g.dtype) {
     case DType::Float32: return gemm_typed<float>(g);
     case DType::Float64: return gemm_typed<double>(g);

@@ -1215,6 +1215,83 @@ TEST(CpuKernels, GemmLargeMultiBlock) {
   }
 }
 
+// Two batch levels laid out like attention's heads: item (o, i)'s rows interleave with the other
+// inner items' (row stride inner * cols), so no single batch stride reaches every item. B is
+// shared by all items (both strides 0), by the inner items only, or by the outer ones only.
+enum class BShare { None, All, AcrossInner, AcrossOuter };
+
+void check_gemm_two_level(const std::function<void(const GemmArgs&)>& fn, bool ta, bool tb, int64_t m,
+                          int64_t n, int64_t k, int64_t outer, int64_t inner, BShare share,
+                          double beta, const char* path) {
+  const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+  const int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+  const int64_t b_outer = share == BShare::All || share == BShare::AcrossOuter ? 1 : outer;
+  const int64_t b_inner = share == BShare::All || share == BShare::AcrossInner ? 1 : inner;
+  std::vector<float> A(size_t(outer * a_rows * inner * a_cols));
+  std::vector<float> B(size_t(b_outer * b_rows * b_inner * b_cols));
+  std::vector<float> C(size_t(outer * m * inner * n));
+  for (auto& v : A) v = float(urand(-1, 1));
+  for (auto& v : B) v = float(urand(-1, 1));
+  for (auto& v : C) v = beta == 0 ? kNaN : float(urand(-1, 1));
+  const std::vector<float> C0 = C;
+  GemmArgs g;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.outer = outer;
+  g.batch = inner;
+  g.a = A.data();
+  g.lda = inner * a_cols;
+  g.stride_a = a_cols;
+  g.outer_stride_a = a_rows * inner * a_cols;
+  g.b = B.data();
+  g.ldb = b_inner * b_cols;
+  g.stride_b = b_inner == 1 ? 0 : b_cols;
+  g.outer_stride_b = b_outer == 1 ? 0 : b_rows * b_inner * b_cols;
+  g.c = C.data();
+  g.ldc = inner * n;
+  g.stride_c = n;
+  g.outer_stride_c = m * inner * n;
+  g.beta = beta;
+  fn(g);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t bi = 0; bi < inner; ++bi) {
+      const float* a = A.data() + o * g.outer_stride_a + bi * g.stride_a;
+      const float* b = B.data() + (b_outer == 1 ? 0 : o) * g.outer_stride_b + (b_inner == 1 ? 0 : bi) * b_cols;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double acc = 0, mag = 0;
+          for (int64_t p = 0; p < k; ++p) {
+            const double av = ta ? a[p * g.lda + i] : a[i * g.lda + p];
+            const double bv = tb ? b[j * g.ldb + p] : b[p * g.ldb + j];
+            acc += av * bv;
+            mag += std::abs(av * bv);
+          }
+          const size_t ci = size_t(o * g.outer_stride_c + i * g.ldc + bi * n + j);
+          const double want = acc + (beta == 0 ? 0.0 : beta * double(C0[ci]));
+          ASSERT_NEAR(double(C[ci]), want, 1.2e-7 * (4 * double(k) + 8) * (mag + 2))
+              << path << " ta=" << ta << " tb=" << tb << " m=" << m << " n=" << n << " k=" << k
+              << " outer=" << outer << " inner=" << inner << " share=" << int(share) << " item (" << o
+              << ", " << bi << ") i=" << i << " j=" << j;
+        }
+    }
+}
+
+TEST(CpuKernels, GemmTwoBatchLevelsReadInterleavedItemsInPlace) {
+  for (const GemmPath& path : gemm_paths())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (BShare share : {BShare::None, BShare::All, BShare::AcrossInner, BShare::AcrossOuter}) {
+          check_gemm_two_level(path.fn, ta, tb, 7, 9, 5, 3, 4, share, 0.0, path.name);
+          check_gemm_two_level(path.fn, ta, tb, 33, 16, 40, 2, 3, share, 0.5, path.name);
+        }
+  // Large enough to split over threads and K blocks.
+  for (const GemmPath& path : gemm_paths())
+    check_gemm_two_level(path.fn, false, true, 64, 64, 300, 4, 4, BShare::AcrossInner, 0.0, path.name);
+}
+
 TEST(CpuKernels, GemmInt64Fallback) {
   for (bool ta : {false, true})
     for (bool tb : {false, true})

@@ -1408,6 +1408,65 @@ TEST(OpsMatmul, TransposedAndSlicedViews) {
   expect_matmul_close(vals(ex.matmul(q)), ref, scale, 1e-5, "expanded");
 }
 
+// Attention's products: heads are [N, H, T, d] views of an [N, T, 3E] buffer (q, k and v side
+// by side), whose (N, H) batch dims have no single stride. They are read in place (two batch
+// levels), so the product allocates what the same product of contiguous inputs does: its result.
+TEST(OpsMatmul, HeadViewsAreReadInPlaceWithTwoBatchLevels) {
+  tg::manual_seed(25);
+  const int64_t N = 3, T = 5, H = 4, d = 6, E = H * d;
+  Tensor qkv = tg::randn({N, T, 3 * E});
+  auto heads = [&](int64_t which) {
+    return qkv.narrow(2, which * E, E).view({N, T, H, d}).permute({0, 2, 1, 3});
+  };
+  Tensor q = heads(0), kt = heads(1).transpose(-2, -1), v = heads(2);
+  Tensor w = tg::softmax(tg::randn({N, H, T, T}), -1);
+  struct Case {
+    const char* what;
+    Tensor a, b;
+    int64_t m, k, n;
+  };
+  for (const Case& c : {Case{"q @ k^T", q, kt, T, d, T}, Case{"weights @ v", w, v, T, T, d},
+                        Case{"k^T @ weights", kt, w, d, T, T}}) {
+    const Tensor ac = c.a.contiguous(), bc = c.b.contiguous();
+    tg::reset_peak_memory_stats();
+    const int64_t before = tg::memory_stats().allocated_bytes;
+    Tensor dense = tg::matmul(ac, bc);
+    const int64_t dense_bytes = tg::memory_stats().peak_allocated_bytes - before;
+    dense = Tensor();
+    tg::reset_peak_memory_stats();
+    Tensor got = tg::matmul(c.a, c.b);
+    EXPECT_EQ(tg::memory_stats().peak_allocated_bytes - before, dense_bytes)
+        << c.what << ": the views were copied";
+    ASSERT_EQ(got.sizes(), (Shape{N, H, c.m, c.n})) << c.what;
+    const std::vector<double> av = vals(ac), bv = vals(bc), gv = vals(got);
+    for (int64_t i = 0; i < N * H; ++i) {
+      std::vector<double> scale;
+      const std::vector<double> ref = ref_mm(av, bv, c.m, c.k, c.n, &scale,
+                                             size_t(i * c.m * c.k), size_t(i * c.k * c.n));
+      const std::vector<double> item(gv.begin() + i * c.m * c.n, gv.begin() + (i + 1) * c.m * c.n);
+      expect_matmul_close(item, ref, scale, 1e-5, std::string(c.what) + " item " + std::to_string(i));
+    }
+  }
+  // Five dims whose only split is after the second ([2, 3] outer, [4] inner), and a batch
+  // broadcast over the outer level ([1, H] against [N, H]).
+  Tensor base = tg::randn({2, 7, 3, 4, 5});             // [A, M, B, C, K]
+  Tensor a5 = base.permute({0, 2, 3, 1, 4});            // [A, B, C, M, K]
+  Tensor b5 = tg::randn({2, 3, 4, 5, 2});
+  Tensor per_head = tg::randn({1, H, d, 3});
+  for (auto [what, a, b] : std::vector<std::tuple<std::string, Tensor, Tensor>>{
+           {"5-D", a5, b5}, {"broadcast outer", q, per_head}}) {
+    Tensor got = tg::matmul(a, b);
+    Tensor want = tg::matmul(a.contiguous().to(tg::kFloat64),
+                             b.expand(got.sizes().size() == 5 ? b.sizes() : Shape{N, H, d, 3})
+                                 .contiguous()
+                                 .to(tg::kFloat64));
+    ASSERT_EQ(got.sizes(), want.sizes()) << what;
+    const std::vector<double> gv = vals(got), wv = vals(want);
+    for (size_t i = 0; i < gv.size(); ++i)
+      ASSERT_NEAR(gv[i], wv[i], 1e-5 * (1 + std::abs(wv[i]))) << what << " element " << i;
+  }
+}
+
 // ================================================================ softmax
 
 TEST(OpsSoftmax, EveryDimMatchesFloat64Reference) {
